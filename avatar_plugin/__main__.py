@@ -1,0 +1,4 @@
+from avatar_plugin.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""avatar_plugin.generator (see the package docstring of avatar_plugin)."""

@@ -1,0 +1,1 @@
+"""avatar_plugin.live (see the package docstring of avatar_plugin)."""
