@@ -20,6 +20,7 @@ __all__ = ["build_parser", "main"]
 
 # Modules under avatar_plugin.cli, each with `register(subparsers) -> None`. Order = order in --help.
 _COMMAND_MODULES = [
+    "_demo_cmds",
     "_puppet_cmds",
     "_generate_cmds",
     "_live_cmds",
