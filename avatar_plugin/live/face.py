@@ -6,15 +6,16 @@ same pixel scale as x (MediaPipe's normalised ``x * width, y * height, z * width
 Landmark 33 is the user's right outer eye corner, 263 the user's left; 468 the user's right iris centre,
 473 the left one. The image is the camera's frame as captured (not mirrored).
 
-Signs (Live2D standard, DESIGN.md): ParamAngleX + turns the face toward the screen's right, ParamAngleY + looks
-up, ParamAngleZ + tilts the head top toward the screen's right, ParamEyeBallX + looks toward the screen's right,
-ParamEyeBallY + looks up, ParamMouthForm + smiles. ParamEyeLOpen is the character's left eye.
+Signs (Live2D standard, DESIGN.md): ParamAngleX + turns the face toward the screen's right, ParamAngleY +
+looks up, ParamAngleZ + tilts the head top toward the screen's right, ParamEyeBallX + looks toward the
+screen's right, ParamEyeBallY + looks up, ParamMouthForm + smiles. ParamEyeLOpen is the character's left eye.
 
-**Mirroring.** Without mirroring (the default) the character is *you as the camera sees you*: you turn or tilt
-toward your own left, the character turns or tilts toward its own left (the screen's right, since it faces the
-viewer); you close your left eye, it closes its left eye (ParamEyeLOpen). With ``mirror=True`` the character is
-*your reflection*: everything happens as if the camera image were flipped left-right before tracking, so you tilt
-toward your left and the character's head goes toward the screen's left, and your left eye drives ParamEyeROpen.
+**Mirroring.** Without mirroring (the default) the character is *you as the camera sees you*: you turn or
+tilt toward your own left, the character turns or tilts toward its own left (the screen's right, since it
+faces the viewer); you close your left eye, it closes its left eye (ParamEyeLOpen). With ``mirror=True`` the
+character is *your reflection*: everything happens as if the camera image were flipped left-right before
+tracking, so you tilt toward your left and the character's head goes toward the screen's left, and your left
+eye drives ParamEyeROpen.
 :func:`mirror_params` applies that flip to finished parameters.
 
 Stages (each a pure function of its inputs, time as an argument where needed):
@@ -59,8 +60,8 @@ __all__ = [
 
 LANDMARK_COUNT = 478
 
-# Symmetric pairs of rigid landmarks (user's right, user's left): eye corners, face oval at temples and cheeks,
-# nose wings. They barely move with expressions, so the face frame they span is the head's.
+# Symmetric pairs of rigid landmarks (user's right, user's left): eye corners, face oval at temples and
+# cheeks, nose wings. They barely move with expressions, so the face frame they span is the head's.
 _RIGID_PAIRS = np.array([(33, 263), (133, 362), (127, 356), (234, 454), (93, 323), (98, 327), (64, 294),
                          (21, 251), (162, 389)])
 # Midline points above (forehead, glabella) and below (subnasale, nose wings) for the face's vertical axis.
@@ -96,7 +97,7 @@ def to_pixels(normalized: NDArray[np.floating], width: int, height: int) -> NDAr
     return arr * np.array([width, height, width], dtype=np.float64)
 
 
-# --- 1. head pose ---------------------------------------------------------------------------------------------
+# --- 1. head pose ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,9 @@ def head_pose(points: NDArray[np.floating]) -> HeadPose:
 
     Method: a face frame from rigid landmarks only. The left-right axis is the sum of (left - right) over
     nine symmetric pairs (eye corners, temples, cheeks, nose wings); the vertical axis runs from midline
-    forehead points to the subnasale, made orthogonal to the first; the third is their cross product. This uses
-    MediaPipe's 3-D landmarks (its z) directly, so it needs no camera intrinsics and no canonical model, and
-    expressions (blinks, mouth, brows) do not move it. The frame is decomposed as yaw (about the vertical
+    forehead points to the subnasale, made orthogonal to the first; the third is their cross product. This
+    uses MediaPipe's 3-D landmarks (its z) directly, so it needs no camera intrinsics and no canonical model,
+    and expressions (blinks, mouth, brows) do not move it. The frame is decomposed as yaw (about the vertical
     camera axis), then pitch, then roll; see :func:`rotation_from_angles` for the exact inverse.
     """
     p = check_points(points)
@@ -164,7 +165,7 @@ def head_pose(points: NDArray[np.floating]) -> HeadPose:
                     rotation=r, origin=origin, scale=scale)
 
 
-# --- 2. features ----------------------------------------------------------------------------------------------
+# --- 2. features ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -236,8 +237,9 @@ def features_from_blendshapes(scores: Mapping[str, float], pose: HeadPose) -> Fa
     def brow(side: str) -> float:
         return 0.25 + 0.08 * (0.5 * (s("browInnerUp") + s(f"browOuterUp{side}")) - s(f"browDown{side}"))
 
-    gaze_x = 0.25 * 0.5 * ((s("eyeLookOutLeft") - s("eyeLookInLeft")) + (s("eyeLookInRight") - s("eyeLookOutRight")))
-    gaze_y = 0.2 * 0.5 * (s("eyeLookUpLeft") + s("eyeLookUpRight") - s("eyeLookDownLeft") - s("eyeLookDownRight"))
+    # The user's left eye looking out (toward the user's left = the image's right) moves the gaze to +x.
+    gaze_x = 0.125 * (s("eyeLookOutLeft") - s("eyeLookInLeft") + s("eyeLookInRight") - s("eyeLookOutRight"))
+    gaze_y = 0.1 * (s("eyeLookUpLeft") + s("eyeLookUpRight") - s("eyeLookDownLeft") - s("eyeLookDownRight"))
     smile = 0.5 * (s("mouthSmileLeft") + s("mouthSmileRight"))
     frown = 0.5 * (s("mouthFrownLeft") + s("mouthFrownRight"))
     return FaceFeatures(
@@ -256,7 +258,7 @@ def features_from_blendshapes(scores: Mapping[str, float], pose: HeadPose) -> Fa
     )
 
 
-# --- 3. filters and calibration -------------------------------------------------------------------------------
+# --- 3. filters and calibration -------------------------------------------------------------------
 
 
 class OneEuroFilter:
@@ -305,8 +307,8 @@ class OneEuroFilter:
 class RangeCalibrator:
     """Online estimate of a signal's low and high extremes from its own recent history.
 
-    Keeps the last ``window`` samples; ``low``/``high`` are the ``q_low``/``q_high`` percentiles, refreshed every
-    ``every`` samples, blended with the priors until ``warmup`` samples have arrived. ``min_span`` keeps
+    Keeps the last ``window`` samples; ``low``/``high`` are the ``q_low``/``q_high`` percentiles, refreshed
+    every ``every`` samples, blended with the priors until ``warmup`` samples have arrived. ``min_span`` keeps
     low and high apart (relative to ``high``), so a user who has not blinked yet still gets a usable range.
     """
 
@@ -369,14 +371,14 @@ class _Neutral:
             self.value = w * med + (1 - w) * self._prior
 
 
-# --- 4. the solver ---------------------------------------------------------------------------------------------
+# --- 4. the solver --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class FaceParams:
-    """Parameters from one frame, Live2D ids in :meth:`to_params`. ``weight`` is 1 while tracking and eases to 0
-    after the face is lost (a mixer fades the source out with it); ``tracking`` says whether this frame saw
-    a face."""
+    """Parameters from one frame, Live2D ids in :meth:`to_params`. ``weight`` is 1 while tracking and eases
+    to 0 after the face is lost (a mixer fades the source out with it); ``tracking`` says whether this
+    frame saw a face."""
 
     angle_x: float = 0.0
     angle_y: float = 0.0
@@ -456,7 +458,8 @@ class SolverOptions:
     ``body_share``: part of head yaw/pitch/roll (degrees) that flows into ParamBodyAngleX/Y/Z.
     ``gaze_range``: iris offset (fraction of the eye width) that means ParamEyeBall = +/-1.
     ``brow_range``: brow rise (fraction of the eye-corner distance) that means ParamBrow = +/-1.
-    ``link_eyes``: when both eyes differ by less than this, both get their mean (steadier); a wink differs more.
+    ``link_eyes``: when both eyes differ by less than this, both get their mean (steadier); a wink
+    differs more.
     """
 
     mirror: bool = False
@@ -572,7 +575,7 @@ class FaceSolver:
             out[k] = min(lim, max(-lim, out[k]))
         for k in ("eye_l_open", "eye_r_open", "mouth_open_y"):
             out[k] = min(1.0, max(0.0, out[k]))
-        params = FaceParams(**out)
+        params = FaceParams(**out)  # type: ignore[arg-type]
         if o.mirror:
             params = mirror_params(params)
         return self._lost.update(params, t)
