@@ -1,0 +1,367 @@
+"""Stage 3: one triangle mesh per layer (``run(layers, options) -> Meshes``).
+
+Per layer: the alpha mask (alpha > :data:`ALPHA_VISIBLE`) is dilated by one pixel, its outline (outer loops
+and holes) is simplified by at most :data:`OUTLINE_TOLERANCE` px and triangulated with Shewchuk's Triangle
+(constrained, quality ``q``), together with a jittered grid of interior points. The grid is denser where the rig
+bends the part: the whole of eye parts (lids), a band around the mouth's lip seam, hair tips.
+
+Guarantees (checked by the tests on every layer):
+
+- every visible pixel of the layer (pixel centre, edges inclusive) is covered by a triangle;
+- no triangle covers a pixel centre that is more than one pixel (8-neighbourhood) away from the alpha;
+- vertex budgets: eyes, brows and mouth parts <= :data:`SMALL_BUDGET`, face, hair and body <= :data:`LARGE_BUDGET`.
+
+The mouth mesh is cut along its lip seam (a horizontal line through the mouth): vertices on the seam are
+duplicated so the lower lip can move away from the upper lip without stretching the line between them
+(``PartMesh.lower`` marks the lower piece).
+
+Array contracts: ``vertices`` (N, 2) float32 canvas pixels, origin top-left, +y down; ``triangles`` (T, 3) int32,
+counter-clockwise on screen (positive signed area in y-down coordinates is made consistent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import triangle as tr
+from numpy.typing import NDArray
+
+from avatar_plugin.generator.types import FaceLandmarks, Layer, Layers, Part
+
+__all__ = [
+    "ALPHA_VISIBLE",
+    "LARGE_BUDGET",
+    "OUTLINE_TOLERANCE",
+    "SMALL_BUDGET",
+    "MeshOptions",
+    "Meshes",
+    "PartMesh",
+    "covered_pixels",
+    "mesh_layer",
+    "run",
+    "synthesize_missing",
+]
+
+ALPHA_VISIBLE = 8  # alpha above this counts as a visible pixel of the layer
+OUTLINE_TOLERANCE = 0.6  # px; < 1/sqrt(2) keeps the 1-px dilation both covering and tight
+SMALL_BUDGET = 200
+LARGE_BUDGET = 500
+
+SMALL_PARTS = frozenset({
+    Part.EYE_WHITE_L, Part.EYE_WHITE_R, Part.IRIS_L, Part.IRIS_R, Part.LASHES_L, Part.LASHES_R,
+    Part.EYELID_L, Part.EYELID_R, Part.BROW_L, Part.BROW_R, Part.MOUTH, Part.MOUTH_INTERIOR,
+})
+HAIR_PARTS = frozenset({Part.FRONT_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.BACK_HAIR})
+
+
+@dataclass(frozen=True)
+class MeshOptions:
+    """Target vertex counts (the mesher stays under the budgets whatever the targets)."""
+
+    small_target: int = 110
+    large_target: int = 330
+    seed: int = 7
+
+
+@dataclass(frozen=True, eq=False)
+class PartMesh:
+    """A layer's mesh. ``lower``: (N,) bool, True for vertices of the mouth's lower piece (else all False)."""
+
+    part: Part
+    vertices: NDArray[np.float32]
+    triangles: NDArray[np.int32]
+    lower: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    seam_y: float | None = None
+
+    def __post_init__(self) -> None:
+        v, t = self.vertices, self.triangles
+        if v.ndim != 2 or v.shape[1] != 2 or len(v) < 3:
+            raise ValueError(f"{self.part.value}: vertices expected (N>=3, 2), found {v.shape}")
+        if t.ndim != 2 or t.shape[1] != 3 or len(t) < 1 or t.min() < 0 or t.max() >= len(v):
+            raise ValueError(f"{self.part.value}: triangles expected (T, 3) indices into vertices")
+        if len(self.lower) == 0:
+            object.__setattr__(self, "lower", np.zeros(len(v), bool))
+
+
+@dataclass(frozen=True, eq=False)
+class Meshes:
+    """Stage 3 output: the (possibly completed) layers and one mesh per layer."""
+
+    layers: Layers
+    meshes: Mapping[Part, PartMesh]
+    warnings: tuple[str, ...] = ()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parts the rig needs that stage 2 may not give (a mouth interior)
+# ----------------------------------------------------------------------------------------------------------
+def synthesize_missing(layers: Layers) -> tuple[Layers, tuple[str, ...]]:
+    """Add a drawn mouth interior when stage 2 gave none (an open mouth must show something dark)."""
+    if Part.MOUTH_INTERIOR in layers.layers or Part.MOUTH not in layers.layers:
+        return layers, ()
+    mouth = layers.layers[Part.MOUTH]
+    h, w = mouth.image.shape[:2]
+    ih = max(6, int(round(w * 0.6)))
+    iw = max(6, w)
+    yy, xx = np.mgrid[0:ih, 0:iw]
+    u = (xx + 0.5 - iw / 2) / (iw / 2)
+    v = (yy + 0.5 - ih / 2) / (ih / 2)
+    inside = u * u + v * v <= 1.0
+    img = np.zeros((ih, iw, 4), np.uint8)
+    img[inside] = (105, 28, 38, 255)
+    tongue = (u * u / 0.35 + (v - 0.55) ** 2 / 0.2 <= 1.0) & inside
+    img[tongue] = (196, 88, 98, 255)
+    ox = mouth.offset[0] + (w - iw) // 2
+    oy = mouth.offset[1] + h // 2 - ih // 4
+    interior = Layer(part=Part.MOUTH_INTERIOR, image=img, offset=(ox, oy), visible=np.zeros((ih, iw), bool))
+    new_layers = dict(layers.layers)
+    new_layers[Part.MOUTH_INTERIOR] = interior
+    idx = layers.depth_order.index(Part.MOUTH)
+    order = (*layers.depth_order[:idx], Part.MOUTH_INTERIOR, *layers.depth_order[idx:])
+    out = Layers(canvas_size=layers.canvas_size, layers=new_layers, depth_order=order,
+                 landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
+    return out, ("mouth: no interior layer from stage 2; drew a plain dark interior",)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Meshing
+# ----------------------------------------------------------------------------------------------------------
+def _loops(mask: NDArray[np.bool_], tolerance: float) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]]]:
+    """Simplified outline loops of ``mask`` (pixel-centre coordinates) and one point inside each hole."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    loops = []
+    for c in contours:
+        if len(c) < 3:
+            # a 1- or 2-pixel blob: use its pixel squares' corners
+            pts = c.reshape(-1, 2).astype(np.float64)
+            x0, y0 = pts.min(axis=0) - 0.5
+            x1, y1 = pts.max(axis=0) + 0.5
+            loops.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) + 0.5)
+            continue
+        simple = cv2.approxPolyDP(c, tolerance, True).reshape(-1, 2).astype(np.float64)
+        if len(simple) < 3:
+            simple = c.reshape(-1, 2).astype(np.float64)
+        loops.append(simple + 0.5)  # pixel index -> pixel centre
+    # holes: background components not touching the border
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    holes = []
+    h, w = mask.shape
+    for k in range(1, n):
+        x, y, bw, bh, _area = stats[k]
+        if x == 0 or y == 0 or x + bw == w or y + bh == h:
+            continue
+        comp = (labels[y:y + bh, x:x + bw] == k).astype(np.uint8)
+        dist = cv2.distanceTransform(np.pad(comp, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        iy, ix = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        holes.append(np.array([x + ix + 0.5, y + iy + 0.5]))
+    return loops, holes
+
+
+def _interior_points(mask: NDArray[np.bool_], spacing: float, dense: NDArray[np.bool_] | None,
+                     rng: np.random.Generator) -> NDArray[np.float64]:
+    """A jittered grid inside ``mask`` at ``spacing`` (half spacing inside ``dense``), away from the edge."""
+    dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    pts = []
+    for s, zone in ((spacing, None), (spacing / 2.0, dense)):
+        if s < 1.5 or (zone is not None and not zone.any()):
+            continue
+        h, w = mask.shape
+        gy, gx = np.mgrid[s / 2:h:s, s / 2:w:s]
+        if zone is None and s == spacing:
+            # offset every other row: a triangular lattice meshes better than a square one
+            gx = gx + (np.arange(gx.shape[0])[:, None] % 2) * (s / 2)
+        p = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        p = p + rng.uniform(-0.2, 0.2, p.shape) * s
+        ix = np.clip(p[:, 0].astype(int), 0, w - 1)
+        iy = np.clip(p[:, 1].astype(int), 0, h - 1)
+        keep = dist[iy, ix] > max(0.6 * s, 1.5)
+        if zone is not None:
+            keep &= zone[iy, ix] & (((np.round(p[:, 0] / s) + np.round(p[:, 1] / s)) % 2) == 1)
+        pts.append(p[keep] + 0.0)
+    return np.concatenate(pts) if pts else np.zeros((0, 2))
+
+
+def _dense_zone(part: Part, mask: NDArray[np.bool_], seam_row: float | None) -> NDArray[np.bool_] | None:
+    h, w = mask.shape
+    rows = np.arange(h)[:, None] * np.ones((1, w))
+    ys = np.nonzero(mask.any(axis=1))[0]
+    if len(ys) == 0:
+        return None
+    top, bottom = ys.min(), ys.max()
+    if part in (Part.FRONT_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R):
+        return mask & (rows > top + 0.6 * (bottom - top))
+    if part is Part.BACK_HAIR:
+        return mask & (rows > top + 0.65 * (bottom - top))
+    if part is Part.MOUTH and seam_row is not None:
+        return mask & (np.abs(rows - seam_row) < max(2.0, 0.25 * (bottom - top)))
+    return None
+
+
+def _triangulate(loops: list[NDArray[np.float64]], holes: list[NDArray[np.float64]], interior: NDArray[np.float64],
+                 seams: list[tuple[float, float, float]], quality: int = 25
+                 ) -> tuple[NDArray[np.float64], NDArray[np.int32]]:
+    verts: list[NDArray[np.float64]] = []
+    segs: list[NDArray[np.int64]] = []
+    base = 0
+    for loop in loops:
+        n = len(loop)
+        verts.append(loop)
+        idx = np.arange(n) + base
+        segs.append(np.stack([idx, np.roll(idx, -1)], axis=1))
+        base += n
+    for x0, x1, y in seams:
+        verts.append(np.array([[x0, y], [x1, y]]))
+        segs.append(np.array([[base, base + 1]]))
+        base += 2
+    if len(interior):
+        verts.append(interior)
+    data: dict[str, NDArray[np.float64] | NDArray[np.int64]] = {
+        "vertices": np.concatenate(verts), "segments": np.concatenate(segs)}
+    if holes:
+        data["holes"] = np.array(holes)
+    out = tr.triangulate(data, f"pq{quality}Q" if quality else "pQ")
+    v = np.asarray(out["vertices"], np.float64)
+    t = np.asarray(out.get("triangles", np.zeros((0, 3))), np.int64)
+    # drop vertices no triangle uses (seam ends outside the shape, interior points lost to holes)
+    used = np.zeros(len(v), bool)
+    used[t.ravel()] = True
+    remap = np.cumsum(used) - 1
+    return v[used], remap[t].astype(np.int32)
+
+
+def _orient(v: NDArray[np.float64], t: NDArray[np.int32]) -> NDArray[np.int32]:
+    a, b, c = v[t[:, 0]], v[t[:, 1]], v[t[:, 2]]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    t = t.copy()
+    neg = area < 0
+    t[neg] = t[neg][:, [0, 2, 1]]
+    keep = np.abs(area) > 1e-9
+    return t[keep]
+
+
+def _split_seam(v: NDArray[np.float64], t: NDArray[np.int32], seam_y: float
+                ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.bool_]]:
+    """Duplicate vertices on the seam line so triangles below it get their own copies."""
+    centroid_y = v[t].mean(axis=1)[:, 1]
+    below = centroid_y > seam_y
+    on_seam = np.abs(v[:, 1] - seam_y) < 1e-6
+    lower_tris = t[below]
+    need = np.unique(lower_tris[on_seam[lower_tris]])
+    new_index = {int(k): len(v) + i for i, k in enumerate(need)}
+    v2 = np.concatenate([v, v[need]]) if len(need) else v
+    t2 = t.copy()
+    rows = np.nonzero(below)[0]
+    for r in rows:
+        for j in range(3):
+            k = int(t2[r, j])
+            if k in new_index:
+                t2[r, j] = new_index[k]
+    lower = np.zeros(len(v2), bool)
+    lower[np.unique(t2[below])] = True
+    return v2, t2, lower
+
+
+def mesh_layer(layer: Layer, landmarks: FaceLandmarks | None = None, options: MeshOptions | None = None) -> PartMesh:
+    """Mesh one layer (see the module docstring for the guarantees)."""
+    opts = options or MeshOptions()
+    alpha = layer.image[..., 3]
+    mask = alpha > ALPHA_VISIBLE
+    if not mask.any():
+        raise ValueError(f"{layer.part.value}: the layer has no visible pixel (alpha > {ALPHA_VISIBLE})")
+    pad = 2
+    padded = np.pad(mask, pad)
+    dil = cv2.dilate(padded.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    small = layer.part in SMALL_PARTS
+    budget = SMALL_BUDGET if small else LARGE_BUDGET
+    target = opts.small_target if small else opts.large_target
+    if layer.part in (Part.NECK, Part.BODY):
+        target = target * 2 // 3  # they barely bend
+    ox, oy = layer.offset[0] - pad, layer.offset[1] - pad
+
+    seam_row: float | None = None
+    seams: list[tuple[float, float, float]] = []
+    if layer.part is Part.MOUTH:
+        ys = np.nonzero(padded.any(axis=1))[0]
+        if landmarks is not None and ys[0] + 1 < landmarks.mouth[1] - oy < ys[-1]:
+            seam_row = float(round(landmarks.mouth[1] - oy))
+        else:
+            weights = alpha.sum(axis=1).astype(np.float64)
+            seam_row = float(round((np.arange(len(weights)) * weights).sum() / max(weights.sum(), 1.0))) + pad
+        # one seam segment per run of the shape on the seam line, poking 1 px out of the outline on each
+        # side (a dangling end encloses nothing; a segment across a gap would)
+        row = dil[int(seam_row) - 1] & dil[int(seam_row)]
+        edges = np.diff(np.concatenate([[0], row.astype(np.int8), [0]]))
+        for c0, c1 in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
+            seams.append((float(c0) - 0.5, float(c1) + 0.5, seam_row))  # between pixel rows
+
+    area = float(mask.sum())
+    loops, holes = _loops(dil, OUTLINE_TOLERANCE)
+    n_boundary = sum(len(lp) for lp in loops)
+    rng = np.random.default_rng(opts.seed)
+    dense = _dense_zone(layer.part, padded, seam_row)
+    if small and layer.part not in (Part.MOUTH, Part.MOUTH_INTERIOR):
+        dense = padded  # lids bend everywhere
+    spacing = max(2.5, math.sqrt(area / max(target - n_boundary, 8) * (1.6 if dense is not None else 1.0)))
+    quality = 25
+    for _ in range(16):
+        interior = _interior_points(padded, spacing, dense, rng)
+        v, t = _triangulate(loops, holes, interior, seams, quality)
+        if len(v) <= budget * 0.92:
+            break
+        spacing *= 1.25
+        if spacing > 4 * math.sqrt(area) or len(v) - len(interior) > budget * 0.8:
+            quality = max(0, quality - 10)  # Steiner points for angle quality cost too much here
+            dense = None
+    t = _orient(v, t)
+    lower = np.zeros(len(v), bool)
+    seam_y = None
+    if seam_row is not None and seams:
+        v, t, lower = _split_seam(v, t, seam_row)
+        seam_y = seam_row + oy
+    verts = (v + np.array([ox, oy])).astype(np.float32)
+    return PartMesh(part=layer.part, vertices=verts, triangles=t.astype(np.int32), lower=lower, seam_y=seam_y)
+
+
+def run(layers: Layers, options: MeshOptions | None = None) -> Meshes:
+    """Stage 3: add parts the rig needs (mouth interior) and mesh every layer."""
+    if not layers.layers:
+        raise ValueError("stage 3 (mesh): expected at least one layer from stage 2, found none")
+    layers, warnings = synthesize_missing(layers)
+    meshes = {part: mesh_layer(layers.layers[part], layers.landmarks, options) for part in layers.depth_order}
+    for part, m in meshes.items():
+        budget = SMALL_BUDGET if part in SMALL_PARTS else LARGE_BUDGET
+        if len(m.vertices) > budget:
+            warnings += (f"{part.value}: {len(m.vertices)} vertices, over the budget of {budget}",)
+    return Meshes(layers=layers, meshes=meshes, warnings=warnings)
+
+
+def covered_pixels(vertices: NDArray[np.float32], triangles: NDArray[np.int32],
+                   size: tuple[int, int], origin: tuple[int, int] = (0, 0)) -> NDArray[np.bool_]:
+    """(h, w) bool: pixel centres of the window at ``origin`` of ``size`` (w, h) covered by a triangle."""
+    w, h = size
+    out = np.zeros((h, w), bool)
+    v = vertices.astype(np.float64) - np.array(origin, np.float64)
+    for tri in v[triangles]:
+        x0 = max(int(math.ceil(tri[:, 0].min() - 0.5)), 0)
+        x1 = min(int(math.floor(tri[:, 0].max() - 0.5)), w - 1)
+        y0 = max(int(math.ceil(tri[:, 1].min() - 0.5)), 0)
+        y1 = min(int(math.floor(tri[:, 1].max() - 0.5)), h - 1)
+        if x1 < x0 or y1 < y0:
+            continue
+        gy, gx = np.mgrid[y0:y1 + 1, x0:x1 + 1]
+        px, py = gx + 0.5, gy + 0.5
+        a, b, c = tri
+        e1, e2 = b - a, c - a
+        det = e1[0] * e2[1] - e1[1] * e2[0]
+        if abs(det) < 1e-12:
+            continue
+        dx, dy = px - a[0], py - a[1]
+        l1 = (dx * e2[1] - dy * e2[0]) / det
+        l2 = (e1[0] * dy - e1[1] * dx) / det
+        inside = (l1 >= -1e-9) & (l2 >= -1e-9) & (l1 + l2 <= 1 + 1e-9)
+        out[y0:y1 + 1, x0:x1 + 1] |= inside
+    return out
