@@ -18,7 +18,7 @@ from avatar_plugin.puppet.sample import build_sample_puppet
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="build the built-in example avatar and show where it went",
                               description="Build the built-in example avatar into OUT_DIR and render previews.")
     p.add_argument("-o", "--output", default="avatar-demo", metavar="OUT_DIR",

@@ -19,7 +19,7 @@ from avatar_plugin.puppet.raster import View, fit_view, render
 __all__ = ["parse_assignment", "parse_color", "parse_size", "register", "write_gif"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("validate", help="check a puppet folder against the format",
                               description="Check PUPPET_DIR/puppet.json and its textures. Exit 0 when valid, "
                                           "1 with the problem (file, JSON path, expected, found) otherwise.")
@@ -68,7 +68,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"landmarks: face_box {list(lm.face_box)}, eye_l {list(lm.eye_l)}, eye_r {list(lm.eye_r)}, "
               f"mouth {list(lm.mouth)}")
     print(f"\nparameters ({sum(len(p.axes) for p in puppet.parameters)} axes):")
-    driven = {}
+    driven: dict[str, int] = {}
     for b in puppet.bindings:
         driven[b.param] = driven.get(b.param, 0) + 1
     for p in puppet.parameters:
@@ -136,7 +136,8 @@ def parse_color(text: str) -> tuple[int, int, int, int]:
 
 def write_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
     """Save opaque RGBA frames as a looping GIF (shared palette per frame, no dithering artefacts)."""
-    images = [Image.fromarray(f[..., :3]).quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=0)
+    images = [Image.fromarray(f[..., :3]).quantize(colors=255, method=Image.Quantize.MEDIANCUT,
+                                         dither=Image.Dither.NONE)
               for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0,
                    optimize=False, disposal=1)
@@ -157,7 +158,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     background = parse_color(args.background) if args.background else None
     if not args.animate:
         image = render(puppet, values, view, background)
-        Image.fromarray(image, "RGBA").save(out)
+        Image.fromarray(image).save(out)
         print(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")
         return 0
     if args.sets:

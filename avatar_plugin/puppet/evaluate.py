@@ -175,7 +175,9 @@ def _corners(plan: _Plan, values: Mapping[str, float]) -> list[list[tuple[int, f
     return result
 
 
-def _local_matrix(tx: float, ty: float, rot_deg: float, sx: float, sy: float, px: float, py: float) -> NDArray[np.float64]:
+def _local_matrix(
+    tx: float, ty: float, rot_deg: float, sx: float, sy: float, px: float, py: float
+) -> NDArray[np.float64]:
     c, s = math.cos(math.radians(rot_deg)), math.sin(math.radians(rot_deg))
     # p' = t + pivot + R S (p - pivot)
     a, b, cc, d = c * sx, -s * sy, s * sx, c * sy
@@ -195,10 +197,10 @@ def evaluate(puppet: Puppet, values: Mapping[str, float] | None = None) -> DrawL
     for pi, ni, channel, table in plan.channels:
         offsets[ni, channel] += sum(w * table[flat] for flat, w in corners[pi])
     deform: dict[int, NDArray[np.float32]] = {}
-    for pi, ni, table in plan.deforms:
+    for pi, ni, offsets_table in plan.deforms:
         acc = deform.get(ni)
         for flat, w in corners[pi]:
-            contribution = table[flat] * np.float32(w)
+            contribution = offsets_table[flat] * np.float32(w)
             acc = contribution if acc is None else acc + contribution
         if acc is not None:
             deform[ni] = acc

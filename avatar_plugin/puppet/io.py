@@ -276,7 +276,8 @@ def _read_texture(r: _Reader, value: Any, path: str, folder: Path | None) -> Tex
 
 def _read_axis(r: _Reader, value: Any, path: str) -> Axis:
     a = r.obj(value, path, {"id", "min", "max", "default", "keypoints"})
-    keypoints = tuple(r.num(v, f"{path}.keypoints[{i}]") for i, v in enumerate(r.list_(a["keypoints"], f"{path}.keypoints")))
+    raw_keys = r.list_(a["keypoints"], f"{path}.keypoints")
+    keypoints = tuple(r.num(v, f"{path}.keypoints[{i}]") for i, v in enumerate(raw_keys))
     return r.build(path, lambda: Axis(
         id=r.str_(a["id"], f"{path}.id"), min=r.num(a["min"], f"{path}.min"), max=r.num(a["max"], f"{path}.max"),
         default=r.num(a["default"], f"{path}.default"), keypoints=keypoints,
@@ -482,7 +483,7 @@ def write_puppet(puppet: Puppet, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for texture in puppet.textures:
-        Image.fromarray(np.ascontiguousarray(texture.image), "RGBA").save(folder / texture.file, optimize=False)
+        Image.fromarray(np.ascontiguousarray(texture.image)).save(folder / texture.file, optimize=False)
     path = folder / PUPPET_FILE
     text = json.dumps(puppet_to_json(puppet), allow_nan=False, separators=(",", ":"))
     tmp = path.with_suffix(".json.tmp")

@@ -274,7 +274,7 @@ class PhysicsOutput(_Eq):
 class PhysicsChain(_Eq):
     """A pendulum chain of ``segments`` point masses hanging from an anchor (Cubism physics3-like).
 
-    ``length``: total length in canvas pixels; ``damping``: 0..1 velocity loss per second-ish; ``stiffness``:
+    ``length``: total length in canvas pixels; ``damping``: velocity decays as exp(-12 damping t); ``stiffness``:
     pull back toward the rest (hanging) shape, 0 = free pendulum.
     """
 
@@ -380,7 +380,7 @@ class Puppet(_Eq):
         return [n for n in self.nodes if n.kind is NodeKind.PART]
 
     # --- consistency ---------------------------------------------------------------------------------
-    def find_problem(self) -> tuple[str, str] | None:  # noqa: C901 - a flat list of checks reads best
+    def find_problem(self) -> tuple[str, str] | None:
         """The first cross-reference problem as (JSON path, message), or None. Used by the loader too."""
         ids: dict[str, int] = {}
         for i, n in enumerate(self.nodes):
@@ -435,11 +435,11 @@ class Puppet(_Eq):
                     f"expected shape {list(want)} (keypoints{' x vertices x 2' if len(want) > len(grid) else ''}),"
                     f" found {list(b.values.shape)}",
                 )
-        for i, c in enumerate(self.physics):
-            for j, inp in enumerate(c.inputs):
+        for i, chain in enumerate(self.physics):
+            for j, inp in enumerate(chain.inputs):
                 if inp.param not in axes:
                     return f"$.physics[{i}].inputs[{j}].param", f"expected an existing axis id, found {inp.param!r}"
-            for j, out in enumerate(c.outputs):
+            for j, out in enumerate(chain.outputs):
                 if out.param not in axes:
                     return f"$.physics[{i}].outputs[{j}].param", f"expected an existing axis id, found {out.param!r}"
         return None

@@ -9,7 +9,8 @@ pixels, integrated with Verlet in fixed sub-steps of at most 1/120 s:
 - inputs move the anchor: ``kind="x"`` (``"y"``) shifts it by ``weight * n`` pixels, ``kind="angle"`` tilts
   gravity by ``weight * n`` degrees, where ``n`` is the input value normalised to -1..1 over its range
   (the range's middle maps to 0);
-- velocity decays as ``exp(-6 * damping * t)``; ``stiffness`` pulls each mass toward its hanging rest place;
+- velocity decays as ``exp(-12 * damping * t)`` (0.5 is a lively default, 1.0 near critical);
+  ``stiffness`` pulls each mass toward its hanging rest place;
 - output: the angle of the anchor -> tip line from straight down, degrees, + when the tip swings toward the
   screen's right; ``value = weight * angle / angle_range``, clamped to the output axis range.
 
@@ -57,7 +58,7 @@ class _ChainState:
         tilt = math.radians(tilt_deg)
         gravity = np.array([math.sin(tilt), math.cos(tilt)]) * c.gravity
         rest = anchor + self.rest_offsets
-        velocity = (self.pos - self.prev) * math.exp(-6.0 * c.damping * h)
+        velocity = (self.pos - self.prev) * math.exp(-12.0 * c.damping * h)
         accel = gravity + (rest - self.pos) * (c.stiffness * 60.0)
         new = self.pos + velocity + accel * (h * h)
         new[0] = anchor
@@ -124,7 +125,6 @@ class PhysicsState:
         for state in self._chains:
             angle = state.angle()
             for out in state.chain.outputs:
-                axis = self._axes[out.param]
                 value = out.weight * angle / out.angle_range
                 result[out.param] = result.get(out.param, 0.0) + value
         return {k: min(self._axes[k].max, max(self._axes[k].min, v)) for k, v in result.items()}

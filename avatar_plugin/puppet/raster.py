@@ -3,8 +3,8 @@
 Same rules as the WebGL renderer, so the two can be compared pixel by pixel:
 
 - a pixel is covered by a triangle when its centre ``(x + 0.5, y + 0.5)`` is inside (edges inclusive);
-- textures are sampled bilinearly at ``(u * W - 0.5, v * H - 0.5)`` texels, premultiplied alpha, transparent
-  outside the texture;
+- textures are sampled bilinearly at ``(u * W - 0.5, v * H - 0.5)`` texels from premultiplied RGBA, clamped
+  to the edge texel outside the texture (GL ``CLAMP_TO_EDGE``);
 - parts are composited back to front with premultiplied blending (see :class:`BlendMode`), times opacity;
 - a part with clip masks is drawn only where one of its mask parts has alpha > ``MASK_THRESHOLD`` (the stencil
   rule in WebGL).
@@ -129,10 +129,9 @@ def _rasterize(item: DrawItem, texture: NDArray[np.float32], view: View) -> _Cov
         map_y[py - by0, px - bx0] = v * th - 0.5
         covered[py - by0, px - bx0] = True
         start = end
-    color = cv2.remap(texture, map_x, map_y, interpolation=cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0, 0.0))
+    color = cv2.remap(texture, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     color[~covered] = 0.0
-    return _Coverage(x0=bx0, y0=by0, color=color, covered=covered)
+    return _Coverage(x0=bx0, y0=by0, color=np.asarray(color, np.float32), covered=covered)
 
 
 def _blend(dst: NDArray[np.float32], src: NDArray[np.float32], mode: BlendMode) -> None:

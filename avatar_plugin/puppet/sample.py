@@ -103,17 +103,17 @@ def _draw_atlas() -> tuple[NDArray[np.uint8], dict[str, _Region]]:
         d.ellipse((ax + 1, ay + 1, ax + 30, ay + 34), fill=(60, 140, 90, 255))
         d.ellipse((ax + 9, ay + 9, ax + 22, ay + 26), fill=(20, 50, 40, 255))
         d.ellipse((ax + 6, ay + 6, ax + 12, ay + 12), fill=(255, 255, 255, 255))
-        ax, ay = place(f"brow_{side}", cx - 28, 190, 56, 14)
+        ax, ay = place(f"brow_{side}", cx - 28, 197, 56, 14)
         d.rounded_rectangle((ax, ay + 3, ax + 55, ay + 10), radius=4, fill=HAIR_DARK)
         ax, ay = place(f"blush_{side}", cx - 24, 262, 48, 20)
         d.ellipse((ax, ay, ax + 47, ay + 19), fill=(255, 150, 160, 140))
     ax, ay = place("mouth", 226, 296, 60, 14)
     d.ellipse((ax + 6, ay + 2, ax + 53, ay + 11), fill=(150, 40, 60, 255), outline=LINE, width=2)
-    ax, ay = place("front_hair", 146, 110, 220, 110)
-    d.pieslice((ax, ay, ax + 219, ay + 200), 180, 360, fill=HAIR)
+    ax, ay = place("front_hair", 146, 104, 220, 96)
+    d.pieslice((ax, ay, ax + 219, ay + 170), 180, 360, fill=HAIR)
     for k in range(5):
         x0 = ax + 10 + k * 42
-        d.polygon([(x0, ay + 95), (x0 + 42, ay + 95), (x0 + 21, ay + 108)], fill=HAIR)
+        d.polygon([(x0, ay + 80), (x0 + 42, ay + 80), (x0 + 21, ay + 94)], fill=HAIR)
     return np.asarray(atlas), regions
 
 
