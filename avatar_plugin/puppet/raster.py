@@ -28,7 +28,6 @@ from avatar_plugin.puppet.model import BlendMode, Puppet, Texture
 __all__ = ["MASK_THRESHOLD", "View", "fit_view", "premultiplied", "raster", "render"]
 
 MASK_THRESHOLD = 0.5
-_CHUNK = 1 << 20  # candidate pixels per vectorised batch
 
 
 @dataclass(frozen=True)
@@ -76,61 +75,79 @@ class _Coverage:
 
 
 def _rasterize(item: DrawItem, texture: NDArray[np.float32], view: View) -> _Coverage | None:
+    """Scan-convert the part's triangles into a texture-coordinate map, then sample it with ``cv2.remap``.
+
+    Vectorised over rows: each triangle covers, on each pixel row it crosses, one span of pixel centres;
+    texture coordinates are affine in screen space per triangle, so along a span they grow by a constant step.
+    """
     width, height = view.size
     verts = item.vertices.astype(np.float64) * view.scale + np.array([view.offset_x, view.offset_y])
     tri = verts[item.triangles]  # (T, 3, 2)
-    lo = np.maximum(np.ceil(tri.min(axis=1) - 0.5).astype(np.int64), 0)  # first pixel centre >= min
-    hi = np.floor(tri.max(axis=1) - 0.5).astype(np.int64)  # last pixel centre <= max
-    hi[:, 0] = np.minimum(hi[:, 0], width - 1)
-    hi[:, 1] = np.minimum(hi[:, 1], height - 1)
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    e1, e2 = b - a, c - a
+    th, tw = texture.shape[:2]
+    # screen -> texel affine map per triangle: texel = m[:, :, :2] @ (x, y) + m[:, :, 2]
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    keep = (hi[:, 0] >= lo[:, 0]) & (hi[:, 1] >= lo[:, 1]) & (np.abs(det) > 1e-12)
+    ok = np.abs(det) > 1e-9
+    if not ok.any():
+        return None
+    tri, e1, e2, det = tri[ok], e1[ok], e2[ok], det[ok]
+    texel = item.uvs.astype(np.float64)[item.triangles[ok]] * [tw, th] - 0.5  # (T, 3, 2)
+    inv = np.stack([np.stack([e2[:, 1], -e2[:, 0]], 1), np.stack([-e1[:, 1], e1[:, 0]], 1)], 1) / det[:, None, None]
+    dt = np.stack([texel[:, 1] - texel[:, 0], texel[:, 2] - texel[:, 0]], axis=2)  # (T, 2, 2): columns b-a, c-a
+    lin = dt @ inv  # (T, 2, 2)
+    offset = texel[:, 0] - np.einsum("tij,tj->ti", lin, tri[:, 0])
+    m = np.concatenate([lin, offset[:, :, None]], axis=2)  # (T, 2, 3)
+
+    # rows crossed by each triangle (pixel centres y + 0.5 within [ymin, ymax])
+    ymin, ymax = tri[:, :, 1].min(axis=1), tri[:, :, 1].max(axis=1)
+    r0 = np.maximum(np.ceil(ymin - 0.5), 0).astype(np.int64)
+    r1 = np.minimum(np.floor(ymax - 0.5), height - 1).astype(np.int64)
+    n_rows = np.maximum(r1 - r0 + 1, 0)
+    if n_rows.sum() == 0:
+        return None
+    t_of_row = np.repeat(np.arange(len(tri)), n_rows)
+    row = r0[t_of_row] + (np.arange(int(n_rows.sum())) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows))
+    yc = row + 0.5
+    # x where the row's centre line crosses each edge (NaN when the edge does not span it)
+    xs = np.full((len(row), 3), np.nan)
+    for e, (a, b) in enumerate(((0, 1), (1, 2), (2, 0))):
+        xa, ya = tri[t_of_row, a, 0], tri[t_of_row, a, 1]
+        xb, yb = tri[t_of_row, b, 0], tri[t_of_row, b, 1]
+        spans = (np.minimum(ya, yb) <= yc) & (yc <= np.maximum(ya, yb)) & (ya != yb)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xs[:, e] = np.where(spans, xa + (yc - ya) * (xb - xa) / (yb - ya), np.nan)
+    valid = ~np.isnan(xs).all(axis=1)
+    xs, row, yc, t_of_row = xs[valid], row[valid], yc[valid], t_of_row[valid]
+    xl, xr = np.nanmin(xs, axis=1), np.nanmax(xs, axis=1)
+    c0 = np.maximum(np.ceil(xl - 0.5 - 1e-9), 0).astype(np.int64)
+    c1 = np.minimum(np.floor(xr - 0.5 + 1e-9), width - 1).astype(np.int64)
+    n = np.maximum(c1 - c0 + 1, 0)
+    keep = n > 0
     if not keep.any():
         return None
-    idx = np.nonzero(keep)[0]
-    bx0, by0 = int(lo[idx, 0].min()), int(lo[idx, 1].min())
-    bx1, by1 = int(hi[idx, 0].max()), int(hi[idx, 1].max())
-    bw, bh = bx1 - bx0 + 1, by1 - by0 + 1
-    map_x = np.full((bh, bw), -1e6, np.float32)
-    map_y = np.full((bh, bw), -1e6, np.float32)
-    covered = np.zeros((bh, bw), bool)
-    th, tw = texture.shape[:2]
-    uv = item.uvs.astype(np.float64)[item.triangles]  # (T, 3, 2)
-    inv = 1.0 / det
-    widths = hi[:, 0] - lo[:, 0] + 1
-    counts = np.where(keep, widths * (hi[:, 1] - lo[:, 1] + 1), 0)
-    # Batches of triangles whose candidate pixels fit in one chunk.
-    cum = np.cumsum(counts[idx])
-    start = 0
-    while start < len(idx):
-        base = cum[start - 1] if start else 0
-        end = int(np.searchsorted(cum, base + _CHUNK, side="right"))
-        end = max(end, start + 1)
-        sel = idx[start:end]
-        n = counts[sel]
-        t = np.repeat(sel, n)
-        first = np.cumsum(n) - n
-        local = np.arange(int(n.sum())) - np.repeat(first, n)
-        w = widths[t]
-        px = lo[t, 0] + local % w
-        py = lo[t, 1] + local // w
-        dx = px + 0.5 - a[t, 0]
-        dy = py + 0.5 - a[t, 1]
-        l1 = (dx * e2[t, 1] - dy * e2[t, 0]) * inv[t]
-        l2 = (e1[t, 0] * dy - e1[t, 1] * dx) * inv[t]
-        eps = 1e-9
-        inside = (l1 >= -eps) & (l2 >= -eps) & (l1 + l2 <= 1 + eps)
-        t, px, py, l1, l2 = t[inside], px[inside], py[inside], l1[inside], l2[inside]
-        u = uv[t, 0, 0] + l1 * (uv[t, 1, 0] - uv[t, 0, 0]) + l2 * (uv[t, 2, 0] - uv[t, 0, 0])
-        v = uv[t, 0, 1] + l1 * (uv[t, 1, 1] - uv[t, 0, 1]) + l2 * (uv[t, 2, 1] - uv[t, 0, 1])
-        map_x[py - by0, px - bx0] = u * tw - 0.5
-        map_y[py - by0, px - bx0] = v * th - 0.5
-        covered[py - by0, px - bx0] = True
-        start = end
-    color = cv2.remap(texture, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    color[~covered] = 0.0
+    row, yc, t_of_row, c0, c1, n = row[keep], yc[keep], t_of_row[keep], c0[keep], c1[keep], n[keep]
+    bx0, by0 = int(c0.min()), int(row.min())
+    bw, bh = int(c1.max()) - bx0 + 1, int(row.max()) - by0 + 1
+
+    mr = m[t_of_row]  # (R, 2, 3)
+    start_x = mr[:, 0, 0] * (c0 + 0.5) + mr[:, 0, 1] * yc + mr[:, 0, 2]
+    start_y = mr[:, 1, 0] * (c0 + 0.5) + mr[:, 1, 1] * yc + mr[:, 1, 2]
+    total = int(n.sum())
+    k = (np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)).astype(np.float32)
+    flat = np.repeat((row - by0) * bw + (c0 - bx0), n) + k.astype(np.int64)
+    map_x = np.full(bh * bw, -1e6, np.float32)
+    map_y = np.full(bh * bw, -1e6, np.float32)
+    # Clamping the sample position to the texel centres = GL CLAMP_TO_EDGE; uncovered pixels stay far outside
+    # the texture and sample transparent black.
+    px = np.repeat(start_x.astype(np.float32), n) + np.repeat(mr[:, 0, 0].astype(np.float32), n) * k
+    py = np.repeat(start_y.astype(np.float32), n) + np.repeat(mr[:, 1, 0].astype(np.float32), n) * k
+    map_x[flat] = np.clip(px, 0.0, tw - 1.0, out=px)
+    map_y[flat] = np.clip(py, 0.0, th - 1.0, out=py)
+    covered = np.zeros(bh * bw, bool)
+    covered[flat] = True
+    covered = covered.reshape(bh, bw)
+    color = cv2.remap(texture, map_x.reshape(bh, bw), map_y.reshape(bh, bw), interpolation=cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0, 0.0))
     return _Coverage(x0=bx0, y0=by0, color=np.asarray(color, np.float32), covered=covered)
 
 
@@ -138,8 +155,9 @@ def _blend(dst: NDArray[np.float32], src: NDArray[np.float32], mode: BlendMode) 
     """Blend premultiplied ``src`` onto ``dst`` in place (both (h, w, 4))."""
     sa = src[..., 3:4]
     if mode is BlendMode.NORMAL:
-        dst *= 1.0 - sa
-        dst += src
+        inv = 1.0 - src[..., 3]
+        cv2.multiply(dst, cv2.merge((inv, inv, inv, inv)), dst)
+        cv2.add(dst, src, dst)
     elif mode is BlendMode.MULTIPLY:
         dst[:] = src * dst + dst * (1.0 - sa)
     elif mode is BlendMode.SCREEN:
@@ -174,8 +192,9 @@ def raster(draw_list: DrawList, textures: Sequence[Texture], view: View | None =
         if cov is None:
             continue
         h, w = cov.covered.shape
-        src = cov.color * np.float32(item.opacity) if item.opacity < 1.0 else cov.color.copy()
+        src = cov.color * np.float32(item.opacity) if item.opacity < 1.0 else cov.color
         if item.clip:
+            src = src.copy() if src is cov.color else src
             allowed = np.zeros((h, w), bool)
             for m in item.clip:
                 mask = coverage(m)
@@ -185,10 +204,12 @@ def raster(draw_list: DrawList, textures: Sequence[Texture], view: View | None =
             src[~allowed] = 0.0
         _blend(canvas[cov.y0:cov.y0 + h, cov.x0:cov.x0 + w], src, item.blend_mode)
 
-    alpha = canvas[..., 3:4]
-    rgb = np.divide(canvas[..., :3], alpha, out=np.zeros_like(canvas[..., :3]), where=alpha > 1e-6)
-    out = np.concatenate([rgb, alpha], axis=-1)
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    # straight alpha out; premultiplied colours where alpha is 0 are 0 too, so the floor on alpha is harmless
+    canvas[..., :3] /= np.maximum(canvas[..., 3:4], 1.0 / 1024.0)
+    canvas *= 255.0
+    canvas += 0.5
+    np.clip(canvas, 0.0, 255.0, out=canvas)
+    return canvas.astype(np.uint8)
 
 
 def _or_region(allowed: NDArray[np.bool_], x0: int, y0: int, mask: _Coverage) -> None:
