@@ -309,12 +309,15 @@ class RangeCalibrator:
 
     Keeps the last ``window`` samples; ``low``/``high`` are the ``q_low``/``q_high`` percentiles, refreshed
     every ``every`` samples, blended with the priors until ``warmup`` samples have arrived. ``min_span`` keeps
-    low and high apart (relative to ``high``), so a user who has not blinked yet still gets a usable range.
+    low and high apart (relative to ``high``), so a user who has not blinked yet still gets a usable range;
+    ``low_max``/``high_min`` bound the extremes where the signal has a physical floor (lips that touch).
     """
 
     def __init__(self, prior_low: float, prior_high: float, *, q_low: float = 3.0, q_high: float = 90.0,
-                 window: int = 900, warmup: int = 90, min_span: float = 0.4, every: int = 8) -> None:
+                 window: int = 900, warmup: int = 90, min_span: float = 0.4, every: int = 8,
+                 low_max: float = math.inf, high_min: float = -math.inf) -> None:
         self.prior_low, self.prior_high = prior_low, prior_high
+        self.low_max, self.high_min = low_max, high_min
         self.q_low, self.q_high = q_low, q_high
         self.warmup, self.min_span, self.every = warmup, min_span, every
         self._buf = np.zeros(window)
@@ -340,7 +343,8 @@ class RangeCalibrator:
         # ratio to the high one. Never let the range collapse.
         lo = w * lo + (1 - w) * self.prior_low
         prior_ratio = self.prior_low / self.prior_high if self.prior_high else 0.0
-        lo = min(lo, hi * max(prior_ratio, 1.0 - self.min_span))
+        hi = max(hi, self.high_min)
+        lo = min(lo, hi * max(prior_ratio, 1.0 - self.min_span), self.low_max)
         self.low, self.high = lo, hi
 
     def normalize(self, x: float) -> float:
@@ -352,11 +356,14 @@ class RangeCalibrator:
 
 
 class _Neutral:
-    """Slow running median of a signal (its neutral), blended from a prior during warm-up."""
+    """Slow running median of a signal (its neutral), blended from a prior during warm-up and kept within
+    ``max_shift`` of the prior (so a smile held for a minute still reads as a smile)."""
 
-    def __init__(self, prior: float, window: int = 600, warmup: int = 60, every: int = 10) -> None:
+    def __init__(self, prior: float, window: int = 600, warmup: int = 60, every: int = 10,
+                 max_shift: float = math.inf) -> None:
         self.value = prior
         self._prior = prior
+        self._max_shift = max_shift
         self._buf = np.zeros(window)
         self._n = 0
         self._warmup = warmup
@@ -368,6 +375,7 @@ class _Neutral:
         if self._n % self._every == 0 or self._n <= 2:
             med = float(np.median(self._buf[: min(self._n, len(self._buf))]))
             w = min(1.0, self._n / self._warmup)
+            med = min(self._prior + self._max_shift, max(self._prior - self._max_shift, med))
             self.value = w * med + (1 - w) * self._prior
 
 
@@ -468,7 +476,7 @@ class SolverOptions:
     brow_range: float = 0.05
     link_eyes: float = 0.15
     form_corner_gain: float = 4.0   # ParamMouthForm per unit of corner lift (eye-corner distances)
-    form_width_gain: float = 5.0    # ParamMouthForm per relative widening of the mouth
+    form_width_gain: float = 2.5    # ParamMouthForm per relative widening of the mouth
     hold_s: float = 0.5
     ease_s: float = 1.0
     angle_filter: tuple[float, float] = (1.0, 0.3)     # One Euro (min_cutoff Hz, beta) for degrees
@@ -498,12 +506,13 @@ class FaceSolver:
     def _reset_state(self) -> None:
         o = self.options
         self._eye = {side: RangeCalibrator(0.06, 0.3) for side in ("left", "right")}
+        # Lips touch when closed (floor ~0): the closed extreme may only be small; the widest at least 0.45.
         self._mouth_open = RangeCalibrator(0.02, 0.45, q_low=5.0, q_high=99.0, window=1800, warmup=60,
-                                           min_span=0.7)
-        self._brow = {side: _Neutral(0.25) for side in ("left", "right")}
-        self._gaze = (_Neutral(0.0, window=900), _Neutral(0.0, window=900))
-        self._mouth_width = _Neutral(0.75)
-        self._mouth_corners = _Neutral(0.0)
+                                           min_span=0.7, low_max=0.06, high_min=0.45)
+        self._brow = {side: _Neutral(0.22, max_shift=0.06) for side in ("left", "right")}
+        self._gaze = (_Neutral(0.0, window=900, max_shift=0.1), _Neutral(0.05, window=900, max_shift=0.1))
+        self._mouth_width = _Neutral(0.58, window=1800, max_shift=0.06)
+        self._mouth_corners = _Neutral(-0.04, window=1800, max_shift=0.03)
 
         def one(cfg: tuple[float, float]) -> OneEuroFilter:
             return OneEuroFilter(cfg[0], cfg[1])

@@ -4,10 +4,11 @@ Shared by ``avatar-plugin track`` (webcam/video) and ``avatar-plugin lipsync`` (
 
 ``track.json`` (our format, issue 6's contract)::
 
-    {"fps": 60, "params": {"ParamMouthOpenY": [0.0, 0.12, ...], "ParamAngleX": [...]}}
+    {"fps": 60, "duration": 2.5, "params": {"ParamMouthOpenY": [0.0, 0.12, ...], "ParamAngleX": [...]}}
 
 Every list has one value per frame at ``fps`` (frame ``i`` is at ``i / fps`` seconds); all lists have the same
-length. Readers reject anything else (unknown top-level keys, non-finite values, ragged lists).
+length. ``duration`` (optional when reading; written as frames / fps, like ``lipsync_track``) is informative.
+The reader rejects anything else (unknown top-level keys, non-finite values, ragged lists).
 
 ``*.motion3.json`` is Live2D Cubism's motion format (usable in Cubism Viewer and as a VTube Studio animation):
 one curve per parameter (``"Target": "Parameter"``) made of linear segments. :func:`write_motion3` drops
@@ -97,12 +98,14 @@ class Track:
 
     def to_json(self) -> dict[str, Any]:
         fps: float | int = int(self.fps) if float(self.fps).is_integer() else self.fps
-        return {"fps": fps, "params": {k: [round(v, 5) for v in vals] for k, vals in self.params.items()}}
+        return {"fps": fps, "duration": round(self.frames / self.fps, 6),
+                "params": {k: [round(v, 5) for v in vals] for k, vals in self.params.items()}}
 
 
 def write_track(track: Track, path: str | Path) -> Path:
     """Write ``track.json`` (see the module docstring)."""
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(track.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
     return out
 
@@ -117,7 +120,7 @@ def read_track(path: str | Path) -> Track:
         raise InputError(f"{p}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not JSON ({exc}); {expected}") from None
-    if not isinstance(obj, dict) or set(obj) != {"fps", "params"}:
+    if not isinstance(obj, dict) or not {"fps", "params"} <= set(obj) <= {"fps", "params", "duration"}:
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise InputError(f"{p}: top level has {keys}; {expected}")
     if not isinstance(obj["params"], dict) or not all(isinstance(v, list) for v in obj["params"].values()):
@@ -207,6 +210,7 @@ def track_to_motion3(track: Track, *, loop: bool = False, tolerance: float = 0.0
 
 def write_motion3(track: Track, path: str | Path, **options: Any) -> Path:
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(track_to_motion3(track, **options), indent=1) + "\n", encoding="utf-8")
     return out
 
