@@ -1,0 +1,671 @@
+"""Stage 4: the rig (``run(meshes, options) -> Rig``): a :class:`Puppet` with keyforms for every standard
+parameter and pendulum physics for the hair.
+
+Node tree (all rest transforms identity; pivots where things rotate)::
+
+    root
+    └── body_group            body, neck            BodyAngleX/Y/Z and Breath deform them (one field)
+        └── head  (pivot: neck)                     AngleZ rotates; the body fields move it along
+            ├── back_hair, face, cheek, side hair, front hair, accessory   ParamAngle deforms (faux 3D)
+            ├── brow_l, brow_r                      ParamAngle as translate + scale; BrowY translate
+            ├── eye_l, eye_r  (groups)              ParamAngle as translate + scale (rigid per eye)
+            │     white, iris (clipped by white), eyelid, lashes     ParamEyeL/R (open x smile) deform
+            └── mouth_group                         ParamAngle as translate + scale
+                  mouth_interior, mouth             MouthOpenY, MouthForm deform
+
+Faux 3D (``ParamAngle`` = AngleX x AngleY, 3 x 3 keyforms): each vertex gets a depth on the head model of
+:mod:`.rig_model` (features on the face surface, bangs in front of it, back hair behind) and is rotated by
+``YAW`` degrees at AngleX = +-30 and ``PITCH`` at AngleY = +-30, then projected. Near side widens, far side
+narrows, features slide over the face, bangs and back hair shift with parallax.
+
+Eyes: a 2-D parameter per eye (``ParamEyeLOpen`` x ``ParamEyeLSmile``; axis ids are the Live2D ids). At
+open = 0 the eye white collapses onto the lower lid line (the iris, clipped by the white, goes with it) and the
+lashes move onto that line as a thin lash line; the face layer, complete under the eye, shows skin above it.
+Smile raises the lower lid in an arch; closed + smile draws the arch ("^ ^"). Every lid keyform maps a
+column of the eye affinely in y with a positive slope, so no triangle can flip.
+
+Mouth: the mouth mesh is cut at the lip seam (stage 3); MouthOpenY moves the lower piece down (most in the
+middle, not at the corners) and stretches the interior from a collapsed line to the opening between the lips.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from avatar_plugin._version import __version__
+from avatar_plugin.generator.mesh import Meshes, PartMesh
+from avatar_plugin.generator.rig_model import HeadModel, fit_curve, head_model
+from avatar_plugin.generator.types import Layer, Part
+from avatar_plugin.puppet import standard
+from avatar_plugin.puppet.model import (
+    Axis,
+    Binding,
+    BindingTarget,
+    Landmarks,
+    Mesh,
+    Meta,
+    Node,
+    NodeKind,
+    Parameter,
+    PhysicsChain,
+    PhysicsInput,
+    PhysicsOutput,
+    Puppet,
+    Texture,
+    Transform,
+)
+
+__all__ = ["EYE_OPEN_KEYS", "Rig", "RigOptions", "run"]
+
+EYE_OPEN_KEYS = (0.0, 0.3, 1.0)  # the extra key lets a generated eyelid fade in only at the end of a blink
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RigOptions:
+    yaw: float = 20.0  # degrees of virtual head yaw at AngleX = +-30
+    pitch: float = 11.0  # degrees of virtual pitch at AngleY = +-30
+    roll: float = 12.0  # head roll (degrees) at AngleZ = +-30
+    body_yaw: float = 6.0  # degrees of torso yaw at BodyAngleX = +-10
+    body_roll: float = 3.0  # degrees at BodyAngleZ = +-10
+
+
+@dataclass(frozen=True, eq=False)
+class Rig:
+    """Stage 4 output: the puppet (one texture per layer; stage 5 packs the atlas) and notes."""
+
+    puppet: Puppet
+    part_of_node: dict[str, Part]
+    warnings: tuple[str, ...] = ()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------------------
+def _bbox(layer: Layer, threshold: int = 127) -> tuple[float, float, float, float]:
+    a = layer.image[..., 3] > threshold
+    if not a.any():
+        a = layer.image[..., 3] > 0
+    ys, xs = np.nonzero(a)
+    ox, oy = layer.offset
+    return float(xs.min() + ox), float(ys.min() + oy), float(xs.max() + 1 + ox), float(ys.max() + 1 + oy)
+
+
+def _columns(layer: Layer, threshold: int = 127) -> tuple[F64, F64, F64, F64]:
+    """Per column with alpha: x centre, top edge, bottom edge, alpha-weighted centre (canvas px)."""
+    a = layer.image[..., 3].astype(np.float64)
+    mask = a > threshold
+    cols = np.nonzero(mask.any(axis=0))[0]
+    rows = np.arange(a.shape[0], dtype=np.float64)
+    top = np.array([np.argmax(mask[:, c]) for c in cols], np.float64)
+    bottom = np.array([a.shape[0] - np.argmax(mask[::-1, c]) for c in cols], np.float64)
+    centre = np.array([(rows + 0.5) @ a[:, c] / max(a[:, c].sum(), 1e-9) for c in cols], np.float64)
+    ox, oy = layer.offset
+    return cols + 0.5 + ox, top + oy, bottom + oy, centre + oy
+
+
+def _zeros(grid: tuple[int, ...], n: int) -> F32:
+    return np.zeros((*grid, n, 2), np.float32)
+
+
+class _Builder:
+    """Accumulates nodes, bindings and textures."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.bindings: list[Binding] = []
+        self.textures: list[Texture] = []
+        self.meshes: dict[str, Mesh] = {}
+
+    def group(self, node_id: str, parent: str | None, pivot: tuple[float, float] = (0.0, 0.0)) -> None:
+        self.nodes.append(Node(id=node_id, kind=NodeKind.GROUP, parent=parent, name=node_id,
+                               transform=Transform(pivot=(float(pivot[0]), float(pivot[1])))))
+
+    def part(self, node_id: str, parent: str, vertices: F32, triangles: NDArray[np.int32], image: NDArray[np.uint8],
+             offset: tuple[int, int], order: float, pivot: tuple[float, float] = (0.0, 0.0), **kw: object) -> None:
+        h, w = image.shape[:2]
+        uvs = (vertices.astype(np.float64) - np.array(offset, np.float64)) / np.array([w, h], np.float64)
+        mesh = Mesh(vertices=vertices, uvs=uvs.astype(np.float32), triangles=triangles)
+        self.textures.append(Texture(file=f"{node_id}.png", image=image))
+        self.meshes[node_id] = mesh
+        self.nodes.append(Node(id=node_id, kind=NodeKind.PART, parent=parent, name=node_id, mesh=mesh,
+                               texture=len(self.textures) - 1, draw_order=order,
+                               transform=Transform(pivot=(float(pivot[0]), float(pivot[1]))), **kw))  # type: ignore[arg-type]
+
+    def deform(self, param: str, node: str, values: F32) -> None:
+        if np.any(values != 0):
+            self.bindings.append(Binding(param=param, node=node, target=BindingTarget.DEFORM, values=values))
+
+    def channel(self, param: str, node: str, target: BindingTarget, values: F64 | list[float]) -> None:
+        arr = np.asarray(values, np.float64)
+        if np.any(arr != 0):
+            self.bindings.append(Binding(param=param, node=node, target=target, values=arr))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the rig
+# ----------------------------------------------------------------------------------------------------------
+_HEAD_DEPTH = {  # depth relative to the face surface, in head radii (None: a fixed depth, see below)
+    Part.FACE: 0.0,
+    Part.FRONT_HAIR: 0.16,
+    Part.SIDE_HAIR_L: 0.06,
+    Part.SIDE_HAIR_R: 0.06,
+    Part.ACCESSORY: 0.12,
+}
+_BACK_HAIR_DEPTH = -0.32  # absolute, in head radii (behind the head centre)
+_EYE_PARTS = {
+    "l": (Part.EYE_WHITE_L, Part.IRIS_L, Part.EYELID_L, Part.LASHES_L),
+    "r": (Part.EYE_WHITE_R, Part.IRIS_R, Part.EYELID_R, Part.LASHES_R),
+}
+
+
+def _angle_grid(opts: RigOptions) -> list[tuple[tuple[int, int], float, float]]:
+    keys = standard.STANDARD["ParamAngleX"].keypoints
+    keys_y = standard.STANDARD["ParamAngleY"].keypoints
+    out = []
+    for i, ax in enumerate(keys):
+        for j, ay in enumerate(keys_y):
+            out.append(((i, j), opts.yaw * ax / 30.0, opts.pitch * ay / 30.0))
+    return out
+
+
+def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
+    """Stage 4: build the puppet from meshed layers."""
+    opts = options or RigOptions()
+    layers = meshes.layers
+    lm = layers.landmarks
+    W, H = layers.canvas_size
+    parts = [p for p in layers.depth_order if p in meshes.meshes]
+    if Part.FACE not in parts:
+        raise ValueError("stage 4 (rig): expected a face layer from stage 2, found none "
+                         f"(layers: {[p.value for p in parts]})")
+    head = head_model(lm)
+    R = head.rx
+    b = _Builder()
+    warnings: list[str] = []
+    order = {p: 10.0 * k for k, p in enumerate(parts)}
+
+    # 1. groups
+    b.group("root", None)
+    body_pivot = (W / 2.0, float(H))
+    b.group("body_group", "root", body_pivot)
+    b.group("head", "body_group", head.neck)
+    eye_geo: dict[str, _Eye] = {}
+    for side, members in _EYE_PARTS.items():
+        if any(m in parts for m in members):
+            eye_geo[side] = _eye_geometry(side, layers.layers, lm)
+            b.group(f"eye_{side}", "head", eye_geo[side].centre)
+    mouth_parts = [p for p in (Part.MOUTH_INTERIOR, Part.MOUTH) if p in parts]
+    mouth_centre = lm.mouth
+    if Part.MOUTH in parts:
+        x0, y0, x1, y1 = _bbox(layers.layers[Part.MOUTH])
+        mouth_centre = ((x0 + x1) / 2.0, (y0 + y1) / 2.0)
+    if mouth_parts:
+        b.group("mouth_group", "head", mouth_centre)
+
+    # 2. parts
+    part_of_node: dict[str, Part] = {}
+    for p in parts:
+        layer, m = layers.layers[p], meshes.meshes[p]
+        parent, pivot = "head", (0.0, 0.0)
+        if p in (Part.BODY, Part.NECK):
+            parent = "body_group"
+        elif p in mouth_parts:
+            parent = "mouth_group"
+        else:
+            for side, members in _EYE_PARTS.items():
+                if p in members:
+                    parent = f"eye_{side}"
+        if p in (Part.BROW_L, Part.BROW_R):
+            x0, y0, x1, y1 = _bbox(layer)
+            pivot = ((x0 + x1) / 2.0, (y0 + y1) / 2.0)
+        clip: tuple[str, ...] = ()
+        if p in (Part.IRIS_L, Part.IRIS_R):
+            white = Part.EYE_WHITE_L if p is Part.IRIS_L else Part.EYE_WHITE_R
+            if white in parts:
+                clip = (white.value,)
+        b.part(p.value, parent, m.vertices, m.triangles, layer.image, layer.offset, order[p], pivot, clip=clip)
+        part_of_node[p.value] = p
+    cheek = _cheek_layer(lm, (W, H))
+    if cheek is not None:
+        img, off, verts, tris = cheek
+        b.part("cheek", "head", verts, tris, img, off, order[Part.FACE] + 1.0, opacity=0.0)
+
+    # 3. faux 3D head turn (ParamAngle)
+    grid = (3, 3)
+    turns = _angle_grid(opts)
+    for node_id, mesh in b.meshes.items():
+        found = part_of_node.get(node_id, Part.FACE if node_id == "cheek" else None)
+        if found is None:
+            continue
+        p = found
+        if p in _HEAD_DEPTH or p is Part.BACK_HAIR:
+            v = mesh.vertices.astype(np.float64)
+            if p is Part.BACK_HAIR:
+                z = np.full(len(v), _BACK_HAIR_DEPTH * R)
+            else:
+                z = head.surface(v[:, 0], v[:, 1]) + _HEAD_DEPTH[p] * R
+            table = _zeros(grid, len(v))
+            for idx, yaw, pitch in turns:
+                dx, dy = head.turn(v[:, 0], v[:, 1], z, yaw, pitch)
+                table[idx] = np.stack([dx, dy], axis=1)
+            b.deform("ParamAngle", node_id, table)
+        elif p is Part.NECK:
+            _neck_follow(b, mesh, head, turns, meshes.meshes[Part.NECK], layers.layers[Part.NECK])
+    rigid = [(f"eye_{s}", g.centre, 0.03) for s, g in eye_geo.items()]
+    rigid += [(p.value, _centre(layers.layers[p]), 0.05) for p in (Part.BROW_L, Part.BROW_R) if p in parts]
+    if mouth_parts:
+        rigid.append(("mouth_group", mouth_centre, 0.05))
+    for node_id, (x, y), dz in rigid:
+        tx, ty, sx, sy = (np.zeros(grid) for _ in range(4))
+        for idx, yaw, pitch in turns:
+            tx[idx], ty[idx], sx[idx], sy[idx] = head.turn_affine(x, y, dz * R, yaw, pitch)
+        b.channel("ParamAngle", node_id, BindingTarget.TRANSLATE_X, tx)
+        b.channel("ParamAngle", node_id, BindingTarget.TRANSLATE_Y, ty)
+        b.channel("ParamAngle", node_id, BindingTarget.SCALE_X, sx - 1.0)
+        b.channel("ParamAngle", node_id, BindingTarget.SCALE_Y, sy - 1.0)
+
+    # 4. head roll, body, breath
+    b.channel("ParamAngleZ", "head", BindingTarget.ROTATE, [-opts.roll, 0.0, opts.roll])
+    _body(b, layers, head, (W, H), opts, parts)
+
+    # 5. eyes, brows, mouth, cheek
+    eye_params: list[Parameter] = []
+    for side, geo in eye_geo.items():
+        eye_params.append(_eyes(b, side, geo, parts))
+    for p, pid in ((Part.BROW_L, "ParamBrowLY"), (Part.BROW_R, "ParamBrowRY")):
+        if p in parts:
+            side = "l" if p is Part.BROW_L else "r"
+            amp = 0.35 * eye_geo[side].height if side in eye_geo else 0.03 * (lm.face_box[3] - lm.face_box[1])
+            b.channel(pid, p.value, BindingTarget.TRANSLATE_Y, [amp, 0.0, -amp])
+    if Part.MOUTH in parts:
+        _mouth(b, meshes.meshes[Part.MOUTH], layers.layers[Part.MOUTH],
+               layers.layers.get(Part.MOUTH_INTERIOR), (lm.face_box[3] - lm.face_box[1]))
+    else:
+        warnings.append("mouth: no mouth layer; ParamMouthOpenY/Form do nothing")
+    if cheek is not None:
+        b.channel("ParamCheek", "cheek", BindingTarget.OPACITY, [0.0, 1.0])
+
+    # 6. hair sway + physics
+    chains = _hair(b, layers, parts, head)
+
+    # 7. parameters and the puppet
+    used = {bd.param for bd in b.bindings}
+    ids = [pid for pid in standard.STANDARD if pid in used or (pid in ("ParamAngleX", "ParamAngleY")
+                                                                    and "ParamAngle" in used)]
+    params = standard.parameters(ids) + eye_params
+    params.sort(key=lambda p: _param_rank(p.id))
+    landmarks = Landmarks(face_box=tuple(float(v) for v in lm.face_box), eye_l=tuple(map(float, lm.eye_l)),  # type: ignore[arg-type]
+                          eye_r=tuple(map(float, lm.eye_r)), mouth=tuple(map(float, lm.mouth)))  # type: ignore[arg-type]
+    meta = Meta(name="avatar", canvas_size=(W, H), generator=f"avatar-plugin {__version__}", source_size=(W, H),
+                landmarks=landmarks, extra={"landmarks_source": lm.source or "unknown"})
+    puppet = Puppet(meta=meta, parameters=tuple(params), nodes=tuple(b.nodes), bindings=tuple(b.bindings),
+                    physics=tuple(chains), textures=tuple(b.textures))
+    return Rig(puppet=puppet, part_of_node=part_of_node, warnings=tuple(warnings) + meshes.warnings)
+
+
+def _param_rank(pid: str) -> int:
+    order = ["ParamAngle", "ParamAngleZ", "ParamEyeL", "ParamEyeR", *standard.STANDARD]
+    return order.index(pid) if pid in order else len(order)
+
+
+def _centre(layer: Layer) -> tuple[float, float]:
+    x0, y0, x1, y1 = _bbox(layer)
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# neck and body
+# ----------------------------------------------------------------------------------------------------------
+def _neck_follow(b: _Builder, mesh: Mesh, head: HeadModel, turns: list[tuple[tuple[int, int], float, float]],
+                 pm: PartMesh, layer: Layer) -> None:
+    """The neck's top follows the chin in a head turn, its base stays on the body."""
+    v = mesh.vertices.astype(np.float64)
+    base = _bbox(layer)[3]
+    top = min(head.chin_y, base - 1.0)
+    s = np.clip((base - v[:, 1]) / max(base - top, 1.0), 0.0, 1.0) ** 1.5
+    table = _zeros((3, 3), len(v))
+    zc = head.surface(np.array([head.cx]), np.array([head.chin_y]))
+    for idx, yaw, pitch in turns:
+        dx, dy = head.turn(np.array([head.cx]), np.array([head.chin_y]), zc, yaw, pitch)
+        table[idx] = np.stack([dx[0] * s * 0.8, dy[0] * s * 0.5], axis=1)
+    b.deform("ParamAngle", "neck", table)
+
+
+def _body(b: _Builder, layers: object, head: HeadModel, size: tuple[int, int], opts: RigOptions,
+          parts: list[Part]) -> None:
+    from avatar_plugin.generator.types import Layers
+
+    assert isinstance(layers, Layers)
+    W, H = size
+    if Part.BODY in parts:
+        bx0, by0, bx1, by1 = _bbox(layers.layers[Part.BODY])
+    else:
+        bx0, by0, bx1, by1 = W * 0.2, head.chin_y + 0.1 * H, W * 0.8, float(H)
+    by1 = min(by1, float(H))
+    bcx, rb = (bx0 + bx1) / 2.0, max((bx1 - bx0) / 2.0, 1.0)
+    shoulder = by0 + 0.12 * (by1 - by0)
+    bottom = float(H)
+
+    def g(y: F64) -> F64:  # 0 at the picture's bottom, 1 from the shoulders up (smoothstep)
+        t = np.clip((bottom - y) / max(bottom - shoulder, 1.0), 0.0, 1.0)
+        return t * t * (3 - 2 * t)
+
+    def h(y: F64) -> F64:  # torso turn weight: 1 at the shoulders, 0.4 at the bottom
+        return 0.4 + 0.6 * g(y)
+
+    breath = 0.008 * H
+    lift = 0.010 * H
+
+    def fields(x: F64, y: F64) -> dict[str, Callable[[float], tuple[F64, F64]]]:
+        def breath_f(v: float) -> tuple[F64, F64]:
+            gg = g(y)
+            return (x - bcx) * 0.012 * gg * v, -breath * gg * v
+
+        def yaw_f(v: float) -> tuple[F64, F64]:
+            beta = math.radians(opts.body_yaw * v / 10.0)
+            u = np.clip((x - bcx) / rb, -1.0, 1.0)
+            z = rb * (0.3 + 0.5 * (1 - u * u))
+            return h(y) * ((x - bcx) * (math.cos(beta) - 1.0) + z * math.sin(beta)), np.zeros_like(y)
+
+        def roll_f(v: float) -> tuple[F64, F64]:
+            a = math.radians(opts.body_roll * v / 10.0)
+            return (bottom - y) * math.sin(a), (x - bcx) * math.sin(a) * 0.3 * g(y)
+
+        def pitch_f(v: float) -> tuple[F64, F64]:
+            return np.zeros_like(x), -lift * g(y) * v / 10.0
+
+        return {"ParamBreath": breath_f, "ParamBodyAngleX": yaw_f, "ParamBodyAngleZ": roll_f,
+                "ParamBodyAngleY": pitch_f}
+
+    keys = {pid: standard.STANDARD[pid].keypoints for pid in ("ParamBreath", "ParamBodyAngleX", "ParamBodyAngleZ",
+                                                              "ParamBodyAngleY")}
+    for node in ("body", "neck"):
+        if node not in b.meshes:
+            continue
+        v = b.meshes[node].vertices.astype(np.float64)
+        fs = fields(v[:, 0], v[:, 1])
+        for pid, f in fs.items():
+            table = _zeros((len(keys[pid]),), len(v))
+            for i, k in enumerate(keys[pid]):
+                dx, dy = f(float(k))
+                table[i] = np.stack([dx, dy], axis=1)
+            b.deform(pid, node, table)
+    # the head rides on the neck: move its pivot with the same fields
+    nx, ny = np.array([head.neck[0]]), np.array([head.neck[1]])
+    fs = fields(nx, ny)
+    for pid, f in fs.items():
+        tx = [float(f(float(k))[0][0]) for k in keys[pid]]
+        ty = [float(f(float(k))[1][0]) for k in keys[pid]]
+        b.channel(pid, "head", BindingTarget.TRANSLATE_X, tx)
+        b.channel(pid, "head", BindingTarget.TRANSLATE_Y, ty)
+    b.channel("ParamBodyAngleZ", "head", BindingTarget.ROTATE, [-opts.body_roll, 0.0, opts.body_roll])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# eyes
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class _Eye:
+    centre: tuple[float, float]
+    x0: float
+    x1: float
+    height: float
+    lower: F64  # polynomial coefficients: lower lid line y(x)
+    upper: F64  # upper edge of the white
+    lash_centre: F64 | None
+    iris_size: tuple[float, float]
+    white_width: float
+
+    def q(self, x: F64) -> F64:
+        hw = max((self.x1 - self.x0) / 2.0, 1.0)
+        return (np.clip(x, self.x0, self.x1) - self.centre[0]) / hw
+
+    def at(self, coef: F64, x: F64) -> F64:
+        return np.polyval(coef, np.clip(x, self.x0, self.x1))
+
+    def closed_line(self, x: F64) -> F64:
+        return self.at(self.lower, x) - 0.12 * self.height
+
+    def happy_line(self, x: F64) -> F64:
+        mid = 0.5 * (self.at(self.lower, x) + self.at(self.upper, x))
+        q = self.q(x)
+        return mid + self.height * (0.05 + 0.30 * q * q - 0.2)
+
+    def smile_line(self, x: F64) -> F64:
+        q = self.q(x)
+        return self.at(self.lower, x) - 0.42 * self.height * np.clip(1.0 - q * q, 0.0, 1.0)
+
+
+def _eye_geometry(side: str, layers: Mapping[Part, Layer], lm: object) -> _Eye:
+    from avatar_plugin.generator.types import FaceLandmarks
+
+    assert isinstance(lm, FaceLandmarks)
+    white, iris, lashes = (layers.get(Part(f"{n}_{side}")) for n in ("eye_white", "iris", "lashes"))
+    ref = white or iris or lashes
+    if ref is None:  # only an eyelid: use the landmark box
+        box = lm.eye_l_box if side == "l" else lm.eye_r_box
+        c = lm.eye_l if side == "l" else lm.eye_r
+        box = box or (c[0] - 10, c[1] - 6, c[0] + 10, c[1] + 6)
+        return _Eye(centre=((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), x0=box[0], x1=box[2],
+                    height=box[3] - box[1], lower=np.array([0.0, 0.0, box[3]]), upper=np.array([0.0, 0.0, box[1]]),
+                    lash_centre=None, iris_size=(box[2] - box[0], box[3] - box[1]), white_width=box[2] - box[0])
+    xs, top, bottom, _ = _columns(ref)
+    height = float(np.max(bottom - top))
+    lower = fit_curve(xs, bottom)
+    upper = fit_curve(xs, top)
+    x0, x1 = float(xs.min()), float(xs.max())
+    lash_centre = None
+    if lashes is not None:
+        lx, _, _, lc = _columns(lashes, threshold=64)
+        inside = (lx >= x0) & (lx <= x1)
+        if inside.sum() >= 4:
+            lash_centre = fit_curve(lx[inside], lc[inside])
+    iris_size = (x1 - x0, height)
+    if iris is not None:
+        ix0, iy0, ix1, iy1 = _bbox(iris)
+        iris_size = (ix1 - ix0, iy1 - iy0)
+    return _Eye(centre=((x0 + x1) / 2.0, float(np.mean((top + bottom) / 2.0))), x0=x0, x1=x1, height=height,
+                lower=lower, upper=upper, lash_centre=lash_centre, iris_size=iris_size, white_width=x1 - x0)
+
+
+def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
+    """Open x smile keyforms for one eye; gaze on the iris. Returns the eye's 2-D parameter."""
+    up = side.upper()
+    axes = (Axis(id=f"ParamEye{up}Open", min=0.0, max=1.0, default=1.0, keypoints=EYE_OPEN_KEYS),
+            Axis(id=f"ParamEye{up}Smile", min=0.0, max=1.0, default=0.0, keypoints=(0.0, 1.0)))
+    pid = f"ParamEye{up}"
+    grid = (len(EYE_OPEN_KEYS), 2)
+    squash = 0.04  # what is left of the white's height when closed
+
+    def table(node: str, key: Callable[[float, int, F64, F64], F64]) -> None:
+        v = b.meshes[node].vertices.astype(np.float64)
+        x, y = v[:, 0], v[:, 1]
+        out = _zeros(grid, len(v))
+        for i, open_ in enumerate(EYE_OPEN_KEYS):
+            for j in range(2):
+                closed = key(0.0, j, x, y)
+                opened = key(1.0, j, x, y)
+                out[i, j, :, 1] = (1.0 - open_) * closed + open_ * opened
+        b.deform(pid, node, out)
+
+    def white_key(open_: float, smile: int, x: F64, y: F64) -> F64:
+        if open_ == 0.0:
+            line = eye.happy_line(x) if smile else eye.closed_line(x)
+            return (1.0 - squash) * (line - y)
+        if smile:
+            top = eye.at(eye.upper, x)
+            low = eye.at(eye.lower, x)
+            r = np.clip((eye.smile_line(x) - top) / np.maximum(low - top, 1.0), 0.15, 1.0)
+            return (r - 1.0) * np.maximum(y - top, 0.0) + np.minimum(y - top, 0.0) * 0.0
+        return np.zeros_like(y)
+
+    def lash_key(open_: float, smile: int, x: F64, y: F64) -> F64:
+        if open_ == 0.0:
+            line = eye.happy_line(x) if smile else eye.closed_line(x)
+            centre = eye.at(eye.lash_centre, x) if eye.lash_centre is not None else eye.at(eye.upper, x)
+            return line + 0.7 * (y - centre) - y
+        if smile:
+            return np.full_like(y, 0.08 * eye.height)
+        return np.zeros_like(y)
+
+    white = f"eye_white_{side}"
+    for p in _EYE_PARTS[side]:
+        node = p.value
+        if node not in b.meshes:
+            continue
+        if p.value.startswith("eye_white"):
+            table(node, white_key)
+        elif p.value.startswith("lashes"):
+            table(node, lash_key)
+        elif p.value.startswith("eyelid"):
+            op = np.zeros(grid)
+            op[0, :] = 1.0
+            b.channel(pid, node, BindingTarget.OPACITY, op - 1.0)  # rest opacity 1 (shown only when closed)
+        elif p.value.startswith("iris") and white not in b.meshes:
+            table(node, white_key)  # no white to clip by: squash the iris itself
+    iris = f"iris_{side}"
+    if iris in b.meshes:
+        iw, ih = eye.iris_size
+        gx = max(0.12 * iw, 0.42 * max(eye.white_width - iw, 0.0))
+        gy = 0.12 * ih
+        b.channel("ParamEyeBallX", iris, BindingTarget.TRANSLATE_X, [-gx, 0.0, gx])
+        b.channel("ParamEyeBallY", iris, BindingTarget.TRANSLATE_Y, [gy, 0.0, -gy])
+    return Parameter(id=pid, axes=axes)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# mouth
+# ----------------------------------------------------------------------------------------------------------
+def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face_h: float) -> None:
+    x0, y0, x1, y1 = _bbox(layer, threshold=64)
+    mw = max(x1 - x0, 2.0)
+    mcx = (x0 + x1) / 2.0
+    seam = pm.seam_y if pm.seam_y is not None else (y0 + y1) / 2.0
+    open_h = min(0.55 * mw, 0.16 * face_h)
+
+    def bulge(x: F64) -> F64:
+        u = (x - mcx) / (mw / 2.0 * 1.02)
+        return np.sqrt(np.clip(1.0 - u * u, 0.0, 1.0))
+
+    def form(x: F64) -> tuple[F64, F64]:
+        q = np.clip((x - mcx) / (mw / 2.0), -1.3, 1.3)
+        return 0.05 * mw * q, -0.12 * mw * q * q
+
+    v = b.meshes["mouth"].vertices.astype(np.float64)
+    lower = pm.lower
+    t_open = _zeros((2,), len(v))
+    t_open[1, :, 1] = np.where(lower, open_h * bulge(v[:, 0]), -0.12 * open_h * bulge(v[:, 0]))
+    b.deform("ParamMouthOpenY", "mouth", t_open)
+    t_form = _zeros((3,), len(v))
+    for i, f in enumerate((-1.0, 0.0, 1.0)):
+        fx, fy = form(v[:, 0])
+        t_form[i] = np.stack([f * fx, f * fy], axis=1)
+    b.deform("ParamMouthForm", "mouth", t_form)
+
+    if interior is None or "mouth_interior" not in b.meshes:
+        return
+    iv = b.meshes["mouth_interior"].vertices.astype(np.float64)
+    ix0, iy0, ix1, iy1 = _bbox(interior, threshold=16)
+    icx = (ix0 + ix1) / 2.0
+    xt = mcx + (iv[:, 0] - icx) * (0.92 * mw / max(ix1 - ix0, 1.0))
+    vrel = np.clip((iv[:, 1] - iy0) / max(iy1 - iy0, 1.0), -0.1, 1.1)
+    bl = bulge(xt)
+    closed_y = seam - 0.6 + 0.15 * vrel
+    top = seam - 0.12 * open_h * bl - 1.0
+    bottom = seam + open_h * bl + 1.0
+    open_y = top + vrel * (bottom - top)
+    t_int = _zeros((2,), len(iv))
+    t_int[0] = np.stack([xt - iv[:, 0], closed_y - iv[:, 1]], axis=1)
+    t_int[1] = np.stack([xt - iv[:, 0], open_y - iv[:, 1]], axis=1)
+    b.deform("ParamMouthOpenY", "mouth_interior", t_int)
+    t_iform = _zeros((3,), len(iv))
+    for i, f in enumerate((-1.0, 0.0, 1.0)):
+        fx, fy = form(xt)
+        t_iform[i] = np.stack([f * fx, f * fy], axis=1)
+    b.deform("ParamMouthForm", "mouth_interior", t_iform)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# cheek (blush), drawn here: stage 2 has no blush part
+# ----------------------------------------------------------------------------------------------------------
+def _cheek_layer(lm: object, size: tuple[int, int]
+                 ) -> tuple[NDArray[np.uint8], tuple[int, int], F32, NDArray[np.int32]] | None:
+    from avatar_plugin.generator.types import FaceLandmarks
+
+    assert isinstance(lm, FaceLandmarks)
+    fw = lm.face_width
+    fh = lm.face_box[3] - lm.face_box[1]
+    cy = max(lm.eye_l[1], lm.eye_r[1]) + 0.13 * fh
+    rx, ry = 0.11 * fw, 0.045 * fw
+    x0 = int(math.floor(min(lm.eye_r[0], lm.eye_l[0]) - 0.05 * fw - rx - 2))
+    x1 = int(math.ceil(max(lm.eye_r[0], lm.eye_l[0]) + 0.05 * fw + rx + 2))
+    y0, y1 = int(math.floor(cy - ry - 2)), int(math.ceil(cy + ry + 2))
+    w, h = x1 - x0, y1 - y0
+    if w < 4 or h < 4:
+        return None
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    alpha = np.zeros((h, w))
+    for ex, sgn in ((lm.eye_l[0], 1), (lm.eye_r[0], -1)):
+        c = ex + sgn * 0.05 * fw - x0
+        d = ((xx + 0.5 - c) / rx) ** 2 + ((yy + 0.5 - (cy - y0)) / ry) ** 2
+        alpha = np.maximum(alpha, np.clip(1.0 - d, 0.0, 1.0) ** 0.7)
+    img = np.zeros((h, w, 4), np.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = 250, 120, 140
+    img[..., 3] = (alpha * 150).astype(np.uint8)
+    nx, ny = 8, 3
+    gx, gy = np.meshgrid(np.linspace(x0, x1, nx + 1), np.linspace(y0, y1, ny + 1))
+    verts = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    tris = []
+    for j in range(ny):
+        for i in range(nx):
+            a = j * (nx + 1) + i
+            tris += [(a, a + 1, a + nx + 2), (a, a + nx + 2, a + nx + 1)]
+    return img, (x0, y0), verts, np.array(tris, np.int32)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# hair
+# ----------------------------------------------------------------------------------------------------------
+def _hair(b: _Builder, layers: object, parts: list[Part], head: HeadModel) -> list[PhysicsChain]:
+    from avatar_plugin.generator.types import Layers
+
+    assert isinstance(layers, Layers)
+    groups = {
+        "ParamHairFront": ([Part.FRONT_HAIR], 0.10, 2.0),
+        "ParamHairSide": ([Part.SIDE_HAIR_L, Part.SIDE_HAIR_R], 0.07, 2.0),
+        "ParamHairBack": ([Part.BACK_HAIR], 0.05, 2.5),
+    }
+    chains = []
+    for pid, (members, amp_rel, power) in groups.items():
+        present = [p for p in members if p in parts]
+        if not present:
+            continue
+        length = 0.0
+        for p in present:
+            x0, y0, x1, y1 = _bbox(layers.layers[p])
+            root = y0 if p is not Part.BACK_HAIR else max(y0, head.cy)
+            span = max(y1 - root, 1.0)
+            length = max(length, span)
+            amp = amp_rel * (y1 - y0) if p is not Part.FRONT_HAIR else amp_rel * min(x1 - x0, 2.5 * (y1 - y0))
+            v = b.meshes[p.value].vertices.astype(np.float64)
+            t = np.clip((v[:, 1] - root) / span, 0.0, 1.0) ** power
+            table = _zeros((3,), len(v))
+            for i, s in enumerate((-1.0, 0.0, 1.0)):
+                table[i] = np.stack([s * amp * t, -0.25 * amp * s * s * t], axis=1)
+            b.deform(pid, p.value, table)
+        length = float(np.clip(length, 20.0, 2000.0))
+        chains.append(PhysicsChain(
+            id=pid.removeprefix("Param").lower(),
+            inputs=(PhysicsInput("ParamAngleX", "x", 0.25 * length), PhysicsInput("ParamAngleZ", "angle", 12.0),
+                    PhysicsInput("ParamBodyAngleX", "x", 0.2 * length), PhysicsInput("ParamBodyAngleZ", "angle", 4.0)),
+            outputs=(PhysicsOutput(pid, angle_range=15.0 if pid != "ParamHairBack" else 20.0),),
+            length=length, segments=2, damping=0.7, stiffness=0.3,
+        ))
+    return chains
