@@ -94,9 +94,14 @@ def _cv2() -> Any:
 
 
 class VideoFileFrames:
-    """Frames of a video file (any format OpenCV reads). ``fps`` is the file's rate (30 if it does not say)."""
+    """Frames of a video file (any format OpenCV reads). ``fps`` is the file's rate (30 if it does not say).
 
-    def __init__(self, path: str | Path) -> None:
+    ``realtime``: deliver frames at the file's rate (as a camera would) with ``t`` on the monotonic clock;
+    otherwise as fast as they decode, ``t`` = presentation time. ``loop``: start again at the end (a video as
+    a live source); otherwise ``read`` returns None at the end.
+    """
+
+    def __init__(self, path: str | Path, *, realtime: bool = False, loop: bool = False) -> None:
         cv2 = _cv2()
         self.path = Path(path)
         if not self.path.is_file():
@@ -108,13 +113,26 @@ class VideoFileFrames:
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if math.isfinite(fps) and 1.0 <= fps <= 1000.0 else 30.0
         self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.realtime, self.loop = realtime, loop
         self._index = 0
+        self._start = time.monotonic()
 
     def read(self) -> Frame | None:
         ok, img = self._cap.read()
+        if (not ok or img is None) and self.loop and self._index > 0:
+            self._cap.set(_cv2().CAP_PROP_POS_FRAMES, 0)
+            ok, img = self._cap.read()
         if not ok or img is None:
             return None
-        frame = Frame(np.ascontiguousarray(img), self._index / self.fps, self._index)
+        if self.realtime:
+            due = self._start + self._index / self.fps
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            t = time.monotonic()
+        else:
+            t = self._index / self.fps
+        frame = Frame(np.ascontiguousarray(img), t, self._index)
         self._index += 1
         return frame
 
