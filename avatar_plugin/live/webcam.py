@@ -132,7 +132,8 @@ class WebcamSource(Source):
             if self._calibrate.is_set():
                 self._calibrate.clear()
                 pipeline.solver.calibrate()
-            return pipeline.process(frame.image, time.monotonic())  # type: ignore[no-any-return]
+            params: FaceParams = pipeline.process(frame.image, time.monotonic())
+            return params
 
     # The asyncio shell ------------------------------------------------------------------------------------
     async def run(self, ctx: SourceContext) -> None:
