@@ -3,7 +3,9 @@
 The tracking tests and ``benchmarks/bench_webcam.py`` need faces without a camera. scikit-image's
 ``astronaut`` picture (public domain, NASA; bundled in the wheel, no download) is a real, frontal face. From it
 :func:`face_frame` makes 640x480 BGR frames with a known roll (rotation about the face centre), shift, scale,
-left-right flip, eyes painted shut (a blink) or no face at all (a blank frame).
+left-right flip, eyes painted shut (a blink) or no face at all (a blank frame). A turn (yaw) is faked by
+wrapping the flat photo around a vertical cylinder through the face: MediaPipe reads the right SIGN from it,
+but only about a third of the angle (a photo has no parallax), so only roll has exact truth.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ def astronaut_bgr() -> NDArray[np.uint8]:
 
 @dataclass(frozen=True)
 class FramePlan:
-    """What one synthetic frame shows. ``roll`` degrees (+ = head top toward the image's right), ``scale``
-    relative to the 512-pixel photo, ``dx``/``dy`` pixels, ``eyes`` 1 open .. 0 painted shut, ``flip``
-    mirrors the frame left-right, ``blank`` shows no face (a grey frame)."""
+    """What one synthetic frame shows. ``roll`` degrees (+ = head top toward the image's right), ``yaw``
+    degrees of cylinder turn (+ = face toward the image's right), ``scale`` relative to the 512-pixel photo,
+    ``dx``/``dy`` pixels, ``eyes`` 1 open .. 0 painted shut, ``flip`` mirrors the frame left-right,
+    ``blank`` shows no face (a grey frame)."""
 
     roll: float = 0.0
+    yaw: float = 0.0
     scale: float = 2.2
     dx: float = 0.0
     dy: float = 0.0
@@ -64,6 +68,8 @@ def face_frame(plan: FramePlan, size: tuple[int, int] = (640, 480)) -> NDArray[n
                         0, 0, 360, skin, -1)
             if shut > 0.8:
                 cv2.line(img, (int(cx - hw), int(cy + 2)), (int(cx + hw), int(cy + 2)), (40, 30, 30), 2)
+    if plan.yaw:
+        img = _turn(img, plan.yaw)
     m = cv2.getRotationMatrix2D(FACE_CENTRE, -plan.roll, plan.scale)
     m[0, 2] += w / 2 - FACE_CENTRE[0] + plan.dx
     m[1, 2] += h * 0.45 - FACE_CENTRE[1] + plan.dy
@@ -71,6 +77,23 @@ def face_frame(plan: FramePlan, size: tuple[int, int] = (640, 480)) -> NDArray[n
     if plan.flip:
         out = np.ascontiguousarray(out[:, ::-1])
     return np.asarray(out, dtype=np.uint8)
+
+
+def _turn(img: NDArray[np.uint8], yaw_deg: float, radius: float = 75.0) -> NDArray[np.uint8]:
+    """Wrap the photo around a vertical cylinder (axis through the face centre) turned by ``yaw_deg``."""
+    import cv2
+
+    h, w = img.shape[:2]
+    cx = FACE_CENTRE[0]
+    xs = np.arange(w, dtype=np.float64)
+    u = (xs - cx) / radius
+    phi = np.arcsin(np.clip(u, -1.0, 1.0)) - np.radians(yaw_deg)
+    inside = (np.abs(u) < 1.0) & (np.abs(phi) < np.pi / 2)
+    src = np.where(inside, cx + radius * np.sin(phi), xs)
+    map_x = np.tile(src.astype(np.float32), (h, 1))
+    map_y = np.tile(np.arange(h, dtype=np.float32)[:, None], (1, w))
+    return np.asarray(cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+                      dtype=np.uint8)
 
 
 def render_plan(plans: list[FramePlan], size: tuple[int, int] = (640, 480)) -> list[NDArray[np.uint8]]:
