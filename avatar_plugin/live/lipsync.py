@@ -58,6 +58,8 @@ __all__ = [
     "calibrate",
     "default_templates",
     "features",
+    "load_user_templates",
+    "user_templates_path",
 ]
 
 SAMPLE_RATE = 16_000
@@ -462,3 +464,19 @@ def calibrate(recordings: Mapping[str, tuple[object, int]], base: VowelTemplates
             protos = base.prototypes[base.labels == i] * base.std + base.mean
             examples[c] = [np.repeat(protos, 4, axis=0)]
     return build_templates(examples, per_class=per_class, temperature=base.temperature, source="calibration")
+
+
+def user_templates_path() -> Path:
+    """Where a user's calibration lives: ``<user config dir>/avatar-plugin/lipsync_calibration.json``."""
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("avatar-plugin", appauthor=False)) / "lipsync_calibration.json"
+
+
+def load_user_templates(path: str | Path | None = None) -> VowelTemplates | None:
+    """``path`` given: load it (errors if unreadable). None: the user's saved calibration if there is one,
+    else None (the default templates)."""
+    if path:
+        return VowelTemplates.load(path)
+    p = user_templates_path()
+    return VowelTemplates.load(p) if p.is_file() else None
