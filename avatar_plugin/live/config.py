@@ -120,12 +120,21 @@ def discover_plugins(registry: LiveRegistry) -> list[str]:
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if not info.name.startswith(PLUGIN_PREFIXES):
             continue
-        module = importlib.import_module(f"avatar_plugin.live.{info.name}")
-        register = getattr(module, "register_live", None)
-        if callable(register):
-            register(registry)
-            found.append(info.name)
+        try:
+            module = importlib.import_module(f"avatar_plugin.live.{info.name}")
+            register = getattr(module, "register_live", None)
+            if callable(register):
+                register(registry)
+                found.append(info.name)
+        except Exception as exc:  # one broken plug-in must not stop the daemon
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log.warning("live: plug-in module %s could not be loaded (%s); its config tables are unavailable",
+                        info.name, message)
+            _FAILED_PLUGINS[info.name] = message
     return found
+
+
+_FAILED_PLUGINS: dict[str, str] = {}
 
 
 def _presets(table: Mapping[str, Any]) -> dict[str, Mapping[str, float]]:
@@ -151,8 +160,10 @@ def parse_config(data: Mapping[str, Any], registry: LiveRegistry, source: str = 
     for name, table in data.items():
         if name not in registry.sections:
             known = ", ".join(f"[{n}]" for n in registry.sections)
+            broken = "".join(f"; plug-in module {m} failed to load ({e})" for m, e in _FAILED_PLUGINS.items()
+                             if name.startswith(m.split("_")[0]) or m.startswith(name.split("_")[0]))
             raise ConfigError(f"{source}: unknown table [{name}]; known tables are {known} "
-                              "(see config.example.toml)")
+                              f"(see config.example.toml){broken}")
         if not isinstance(table, Mapping):
             raise ConfigError(f"{source}: {name} = {table!r}: expected a table [{name}]")
     sections = {name: section.validate(data.get(name)) for name, (section, _) in registry.sections.items()}
