@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     "_demo_cmds",
     "_puppet_cmds",
     "_generate_cmds",
+    "_segment_cmds",
     "_live_cmds",
     "_lipsync_cmds",
     "_track_cmds",

@@ -1,0 +1,612 @@
+"""Stage 1: one picture -> visible part masks and a depth order (:class:`PartMasks`). No model weights.
+
+Steps (``run``):
+
+1. landmarks (``landmarks.find_landmarks``: user override, animeface, skin heuristic; refined centres);
+2. work at a scale where the face is ~220 px wide; colour models in CIE Lab: skin from the cheeks, hair from the
+   band above the face (k-means, 3 tones), a line map (pixels darker than their surroundings);
+3. big parts: face skin (the skin region around the face centre, cut at the jaw), neck (skin in a strip under
+   the chin), hair (hair-coloured regions connected to the head), body/clothes (the rest of the foreground);
+4. face features in boxes around the landmarks, at full resolution: eye white / iris / upper lashes per eye
+   (bright low-chroma / coloured / dark strokes on top), brows (elongated non-skin strokes above the eyes),
+   mouth line and interior (dark or red non-skin pixels; the inside of a thick mouth is the interior);
+5. hair split: front hair (crown and bangs: hair inside the skull ellipse above the eyes or over the face),
+   side locks (hair below the eyes that lies over the face, neck or body), back hair (the rest);
+6. line pixels go to the FRONT-most part they touch (an outline belongs to the part it outlines), the rest
+   of the foreground to the nearest part;
+7. depth order = the template (``DEFAULT_DEPTH_ORDER``) restricted to the parts found.
+
+Every mask is (H, W) bool in source pixels; masks are disjoint and cover the foreground.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from avatar_plugin.errors import ImageInputError
+from avatar_plugin.generator.landmarks import LandmarkOptions, find_landmarks
+from avatar_plugin.generator.types import DEFAULT_DEPTH_ORDER, FaceLandmarks, Part, PartMasks, SourceImage
+
+__all__ = ["SegmentOptions", "run", "to_lab"]
+
+log = logging.getLogger(__name__)
+
+Mask = NDArray[np.bool_]
+WORK_FACE_WIDTH = 220.0
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """Options of stage 1. ``landmarks``: user overrides (face box, landmark file)."""
+
+    landmarks: LandmarkOptions = field(default_factory=LandmarkOptions)
+    work_face_width: float = WORK_FACE_WIDTH
+
+
+def to_lab(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """CIE Lab with L* in 0..100 and a*, b* around 0 (float32)."""
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return lab
+
+
+def _de(lab: NDArray[np.float32], ref: NDArray[np.float32], l_weight: float = 0.5) -> NDArray[np.float32]:
+    d = lab - ref
+    return np.sqrt((l_weight * d[..., 0]) ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+
+
+def _disk(r: float) -> NDArray[np.uint8]:
+    k = max(1, int(round(r)))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+
+
+def _fill(m: Mask) -> Mask:
+    return np.asarray(ndimage.binary_fill_holes(m), dtype=bool)
+
+
+def _largest(m: Mask) -> Mask:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return m & False
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def _components_touching(m: Mask, seed: Mask, connectivity: int = 8) -> Mask:
+    n, labels = cv2.connectedComponents(m.astype(np.uint8), connectivity=connectivity)
+    ids = np.unique(labels[seed & m])
+    ids = ids[ids > 0]
+    return np.isin(labels, ids)
+
+
+def _check(image: SourceImage) -> None:
+    a = image.rgba
+    if not isinstance(a, np.ndarray) or a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 4:
+        raise ImageInputError(
+            f"{image.path}: stage 1 expects an (H, W, 4) uint8 RGBA SourceImage, got "
+            f"{getattr(a, 'dtype', type(a))} {getattr(a, 'shape', '')}; load it with generator.load.load_picture"
+        )
+    if not (a[..., 3] > 10).any():
+        raise ImageInputError(f"{image.path}: the picture is fully transparent; expected a character")
+
+
+@dataclass
+class _Geo:
+    """Face geometry at some scale."""
+
+    cx: float
+    fw: float
+    eye_y: float
+    eye_l: tuple[float, float]
+    eye_r: tuple[float, float]
+    mouth: tuple[float, float]
+    chin_y: float
+    face_top: float
+
+    @staticmethod
+    def of(lm: FaceLandmarks, k: float = 1.0) -> _Geo:
+        fw = lm.face_width * k
+        eye_y = (lm.eye_l[1] + lm.eye_r[1]) / 2 * k
+        cx = (lm.eye_l[0] + lm.eye_r[0]) / 2 * k
+        mouth_y = lm.mouth[1] * k
+        chin_y = lm.chin[1] * k if lm.chin else lm.face_box[3] * k
+        # anime chins sit ~0.25 fw below the mouth; trust the detector within reason
+        chin_y = float(np.clip(chin_y, mouth_y + 0.12 * fw, mouth_y + 0.4 * fw))
+        return _Geo(
+            cx=cx,
+            fw=fw,
+            eye_y=eye_y,
+            eye_l=(lm.eye_l[0] * k, lm.eye_l[1] * k),
+            eye_r=(lm.eye_r[0] * k, lm.eye_r[1] * k),
+            mouth=(lm.mouth[0] * k, mouth_y),
+            chin_y=chin_y,
+            face_top=eye_y - 0.6 * fw,
+        )
+
+
+def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
+    """Segment ``image`` into visible part masks (see the module docstring for the steps)."""
+    options = options or SegmentOptions()
+    _check(image)
+    # 1. landmarks
+    lm, colors, warnings = find_landmarks(image, options.landmarks)
+    H, W = image.rgba.shape[:2]
+    fg_full = image.rgba[..., 3] > 10
+    # 2. work scale
+    k = min(1.0, options.work_face_width / max(lm.face_width, 1.0))
+    if k < 1.0:
+        wsize = (max(1, round(W * k)), max(1, round(H * k)))
+        rgba_w = cv2.resize(image.rgba, wsize, interpolation=cv2.INTER_AREA)
+    else:
+        rgba_w = image.rgba
+    g = _Geo.of(lm, k)
+    lab_w = to_lab(rgba_w[..., :3])
+    fg_w = rgba_w[..., 3] > 10
+    labels_w, skin_lab, hair_centres = _big_parts(lab_w, fg_w, g)
+    # upsample the big-part labels
+    labels = _upsample_labels(labels_w, (W, H)) if k < 1.0 else labels_w
+    labels[~fg_full] = 0
+    # 4. face features at full resolution
+    lab = to_lab(image.rgba[..., :3])
+    G = _Geo.of(lm)
+    feats, fcolors = _face_features(lab, fg_full, G, skin_lab, labels)
+    for part, m in feats.items():
+        labels[m] = _ID[part]
+    # refine eye / mouth centres from the found parts
+    lm = _refine_landmarks(lm, feats)
+    # 6. unassigned foreground (line art) -> front-most neighbour, then nearest
+    labels = _assign_rest(labels, fg_full, G)
+    masks: dict[Part, Mask] = {}
+    for part, pid in _ID.items():
+        m = labels == pid
+        if m.any():
+            masks[part] = m
+    if Part.FACE not in masks:
+        raise ImageInputError(
+            f"{image.path}: found no face skin around the face at {tuple(round(v) for v in lm.face_box)}; pass "
+            "--face-box X,Y,W,H or --landmarks FILE.json"
+        )
+    colors = dict(colors)
+    colors["skin"] = _lab_to_rgb(skin_lab)
+    if hair_centres is not None and len(hair_centres):
+        colors["hair"] = _lab_to_rgb(hair_centres[0])
+        colors["hair_shadow"] = _lab_to_rgb(hair_centres[np.argmin(hair_centres[:, 0])])
+    colors.update(fcolors)
+    order = tuple(p for p in DEFAULT_DEPTH_ORDER if p in masks)
+    return PartMasks(
+        image=image, masks=masks, depth_order=order, landmarks=lm, colors=colors, warnings=tuple(warnings)
+    )
+
+
+_ID: dict[Part, int] = {p: i + 1 for i, p in enumerate(DEFAULT_DEPTH_ORDER)}
+_PART_OF: dict[int, Part] = {v: k for k, v in _ID.items()}
+
+
+def _lab_to_rgb(c: NDArray[np.float32]) -> tuple[int, int, int]:
+    px = np.array([[[c[0] * 255 / 100, c[1] + 128, c[2] + 128]]], np.float32)
+    rgb = cv2.cvtColor(np.clip(px, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)[0, 0]
+    return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+
+
+def _upsample_labels(labels: NDArray[np.int32], size: tuple[int, int]) -> NDArray[np.int32]:
+    """Smooth upsampling of a label map: per label, bilinear resize of its indicator, arg-max."""
+    W, H = size
+    best = np.full((H, W), 0.25, np.float32)
+    out = np.zeros((H, W), np.int32)
+    for pid in np.unique(labels):
+        if pid == 0:
+            continue
+        up = cv2.resize((labels == pid).astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+        win = up > best
+        best[win] = up[win]
+        out[win] = pid
+    return out
+
+
+# ------------------------------------------------------------------------------------------- big parts
+
+
+def _line_map(lab: NDArray[np.float32], fg: Mask, fw: float) -> Mask:
+    L = lab[..., 0]
+    sigma = max(1.5, fw / 70.0)
+    blur = cv2.GaussianBlur(L, (0, 0), sigma)
+    line = (L < blur - 6.0) | (L < 22.0)
+    return line & fg
+
+
+def _sample_hair(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab: NDArray[np.float32]):
+    H, W = fg.shape
+    y0, y1 = int(max(0, g.face_top - 0.3 * g.fw)), int(max(0, g.eye_y - 0.3 * g.fw))
+    x0, x1 = int(max(0, g.cx - 0.45 * g.fw)), int(min(W, g.cx + 0.45 * g.fw))
+    band = lab[y0:y1, x0:x1].reshape(-1, 3)
+    ok = fg[y0:y1, x0:x1].reshape(-1)
+    pts = band[ok]
+    if len(pts) < 20:
+        return None
+    pts = pts[_de(pts, skin_lab) > 10]
+    pts = pts[pts[:, 0] > 15]  # drop outlines
+    if len(pts) < 20:
+        return None
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    kk = min(3, len(pts))
+    cv2.setRNGSeed(1)
+    _, lab_ids, centres = cv2.kmeans(pts.astype(np.float32), kk, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    counts = np.bincount(lab_ids.ravel(), minlength=kk)
+    order = np.argsort(-counts)
+    keep = [i for i in order if counts[i] >= 0.08 * len(pts)]
+    return centres[keep].astype(np.float32)
+
+
+def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
+    H, W = fg.shape
+    fw = g.fw
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    line = _line_map(lab, fg, fw)
+    # skin colour from the cheeks
+    y0, y1 = int(g.eye_y + 0.1 * fw), int(g.mouth[1] - 0.02 * fw)
+    samples = []
+    for ex in (g.eye_l[0], g.eye_r[0]):
+        xa, xb = int(ex - 0.07 * fw), int(ex + 0.07 * fw)
+        p = lab[max(0, y0) : max(0, y1), max(0, xa) : max(0, xb)].reshape(-1, 3)
+        f = fg[max(0, y0) : max(0, y1), max(0, xa) : max(0, xb)].reshape(-1)
+        samples.append(p[f])
+    sp = np.concatenate(samples) if samples else np.zeros((0, 3), np.float32)
+    if len(sp) >= 10:
+        sp = sp[sp[:, 0] >= np.percentile(sp[:, 0], 40)]
+        skin_lab = np.median(sp, axis=0).astype(np.float32)
+    else:
+        skin_lab = np.array([90.0, 8.0, 12.0], np.float32)
+    d_skin = _de(lab, skin_lab, 0.35)
+    skin = fg & (d_skin < 11.0) & ~line
+    hair_c = _sample_hair(lab, fg, g, skin_lab)
+    if hair_c is not None:
+        d_hair = np.min(np.stack([_de(lab, c, 0.5) for c in hair_c]), axis=0)
+        hair_like = fg & (d_hair < 16.0) & (d_hair < d_skin)
+    else:
+        hair_like = np.zeros_like(fg)
+    skin &= ~hair_like
+    # --- face skin: the skin component at the face centre, cut at the jaw
+    core = np.zeros_like(fg)
+    cy0, cy1 = int(g.eye_y + 0.08 * fw), int(g.mouth[1])
+    core[max(0, cy0) : max(0, cy1), int(max(0, g.eye_r[0])) : int(max(0, g.eye_l[0]))] = True
+    roi = (np.abs(xx - g.cx) < 0.62 * fw) & (yy > g.face_top - 0.35 * fw) & (yy < g.chin_y + 0.1 * fw)
+    skin_open = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, _disk(fw / 150)) > 0
+    face = _components_touching(skin_open & roi, core)
+    # jaw: a curve from the cheeks (at mouth height, +-0.5 fw) down to the chin
+    rel = np.clip(np.abs(xx - g.cx) / (0.5 * fw), 0, 1.5)
+    jaw_y = g.chin_y + 0.02 * fw - (g.chin_y - (g.mouth[1] - 0.1 * fw)) * rel**2
+    face &= yy < jaw_y
+    face = _largest(face) if face.any() else face
+    # close small gaps, fill the holes of features
+    face = cv2.morphologyEx(face.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 80)) > 0
+    face = _fill(face) & fg & ~hair_like
+    # --- neck: skin in a strip under the chin
+    strip = (np.abs(xx - g.cx) < 0.3 * fw) & (yy > g.mouth[1]) & (yy < g.chin_y + 0.55 * fw)
+    neck_seed = strip & (yy > g.chin_y) & (yy < g.chin_y + 0.15 * fw)
+    neck_skin = skin & ~face
+    neck = _components_touching(neck_skin & strip, neck_seed)
+    # --- hair: hair-coloured regions connected to the head (thin outlines bridged)
+    head = ((xx - g.cx) / (0.8 * fw)) ** 2 + ((yy - (g.eye_y - 0.2 * fw)) / (0.8 * fw)) ** 2 < 1.0
+    hl = hair_like & ~face & ~neck
+    bridged = cv2.morphologyEx(hl.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 70)) > 0
+    hair = _components_touching(bridged, head & hl) & hl
+    hair = cv2.morphologyEx(hair.astype(np.uint8), cv2.MORPH_OPEN, _disk(fw / 200)) > 0
+    # dark strand lines inside hair regions are hair
+    hair_closed = cv2.morphologyEx(hair.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 60)) > 0
+    hair = (hair | (hair_closed & line & ~face & ~neck)) & fg
+    # highlights and strand lines enclosed by hair are hair
+    hair = (hair | (_fill(hair) & ~face & ~neck & head)) & fg
+    labels = np.zeros((H, W), np.int32)
+    labels[fg] = _ID[Part.BODY]
+    labels[neck] = _ID[Part.NECK]
+    labels[face] = _ID[Part.FACE]
+    # --- split hair
+    front, side_l, side_r, back = _split_hair(hair, face, neck, fg, line, g, xx, yy)
+    labels[back] = _ID[Part.BACK_HAIR]
+    labels[side_l] = _ID[Part.SIDE_HAIR_L]
+    labels[side_r] = _ID[Part.SIDE_HAIR_R]
+    labels[front] = _ID[Part.FRONT_HAIR]
+    # line pixels not yet claimed by a colour region stay unassigned (-1) for step 6
+    body_like = labels == _ID[Part.BODY]
+    labels[body_like & line] = -1
+    return labels, skin_lab, hair_c
+
+
+def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Geo, xx, yy):
+    fw = g.fw
+    skull = ((xx - g.cx) / (0.62 * fw)) ** 2 + ((yy - (g.eye_y - 0.18 * fw)) / (0.68 * fw)) ** 2 < 1.0
+    over_face = np.abs(xx - g.cx) < 0.36 * fw
+    front = hair & skull & ((yy < g.eye_y - 0.1 * fw) | (over_face & (yy < g.eye_y + 0.15 * fw)))
+    rest = hair & ~front
+    # amodal face: convex hull of the face skin + a template (widest at the cheeks, narrowing to the chin)
+    hull = np.zeros_like(face)
+    pts = cv2.findNonZero(face.astype(np.uint8))
+    if pts is not None:
+        cv2.fillConvexPoly(hull.view(np.uint8), cv2.convexHull(pts), 1)
+    t = np.clip((yy - g.eye_y) / max(g.chin_y - g.eye_y, 1), 0, 1)
+    half = 0.48 * fw * (1 - 0.7 * t**2)
+    template = (np.abs(xx - g.cx) < half) & (yy > g.eye_y - 0.3 * fw) & (yy < g.chin_y)
+    in_front_zone = hull | template | (neck | (np.abs(xx - g.cx) < 0.2 * fw) & (yy > g.chin_y))
+    # over the body: body pixels further out in the same row (the hair lies on the chest/shoulders)
+    body = fg & ~hair & ~face & ~neck
+    H, W = fg.shape
+    cols = np.arange(W)[None, :]
+    has_body = body.any(axis=1)
+    bl = np.where(has_body, np.argmax(body, axis=1), W)[:, None]
+    br = np.where(has_body, W - 1 - np.argmax(body[:, ::-1], axis=1), -1)[:, None]
+    inside_body = (cols > bl) & (cols < br) & (yy > g.chin_y)
+    n, comp = cv2.connectedComponents((rest & ~line).astype(np.uint8), connectivity=4)
+    side = np.zeros_like(hair)
+    if n > 1:
+        idx = comp.ravel()
+        cnt = np.bincount(idx, minlength=n).astype(np.float64)
+        over = np.bincount(idx, weights=(in_front_zone | inside_body).ravel().astype(np.float64), minlength=n)
+        frac = over / np.maximum(cnt, 1)
+        ok = (frac >= 0.3) & (cnt >= (0.03 * fw) ** 2)
+        ok[0] = False
+        side = ok[comp] & (yy > g.eye_y - 0.3 * fw)
+    side = side & rest
+    back = rest & ~side
+    # line pixels inside the split regions stay with the region around them
+    side_l = side & (xx >= g.cx)
+    side_r = side & (xx < g.cx)
+    return front, side_l, side_r, back
+
+
+# ---------------------------------------------------------------------------------------- face features
+
+
+def _face_features(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab, labels: NDArray[np.int32]):
+    """Eyes, brows and mouth at full resolution, each in a box around its landmark."""
+    H, W = fg.shape
+    fw = g.fw
+    out: dict[Part, Mask] = {}
+    colors: dict[str, tuple[int, int, int]] = {}
+    face_zone = np.isin(labels, [_ID[Part.FACE], _ID[Part.FRONT_HAIR], -1, _ID[Part.SIDE_HAIR_L],
+                                 _ID[Part.SIDE_HAIR_R]])
+    for side, (ex, ey) in (("l", g.eye_l), ("r", g.eye_r)):
+        x0, x1 = int(max(0, ex - 0.19 * fw)), int(min(W, ex + 0.19 * fw))
+        y0, y1 = int(max(0, ey - 0.2 * fw)), int(min(H, ey + 0.15 * fw))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        crop = lab[y0:y1, x0:x1]
+        res = _eye_parts(crop, fg[y0:y1, x0:x1], (ex - x0, ey - y0), fw, skin_lab)
+        if res is None:
+            continue
+        white, iris, lash, brow = res
+        for part, m in (
+            (Part.EYE_WHITE_L if side == "l" else Part.EYE_WHITE_R, white),
+            (Part.IRIS_L if side == "l" else Part.IRIS_R, iris),
+            (Part.LASHES_L if side == "l" else Part.LASHES_R, lash),
+        ):
+            full = np.zeros((H, W), bool)
+            full[y0:y1, x0:x1] = m
+            if full.any():
+                out[part] = full
+        if iris.any():
+            colors[f"iris_{side}"] = _lab_to_rgb(np.median(crop[iris], axis=0))
+        if lash.any():
+            colors[f"lash_{side}"] = _lab_to_rgb(np.median(crop[lash], axis=0))
+        # brow: elongated non-skin stroke above the eye
+        bx0, bx1 = int(max(0, ex - 0.2 * fw)), int(min(W, ex + 0.2 * fw))
+        by0 = int(max(0, ey - 0.42 * fw))
+        top_eye = y0 + (np.nonzero((white | iris | lash).any(axis=1))[0].min() if (white | iris | lash).any() else 0)
+        by1 = int(max(by0 + 1, min(top_eye - 0.01 * fw, ey - 0.1 * fw)))
+        bcrop = lab[by0:by1, bx0:bx1]
+        bz = face_zone[by0:by1, bx0:bx1]
+        bm = _brow(bcrop, bz, (ex - bx0, ey - 0.27 * fw - by0), fw, skin_lab)
+        if bm is not None:
+            full = np.zeros((H, W), bool)
+            full[by0:by1, bx0:bx1] = bm
+            out[Part.BROW_L if side == "l" else Part.BROW_R] = full
+    # mouth
+    mx, my = g.mouth
+    x0, x1 = int(max(0, mx - 0.15 * fw)), int(min(W, mx + 0.15 * fw))
+    y0, y1 = int(max(0, my - 0.08 * fw)), int(min(H, my + 0.12 * fw))
+    if x1 > x0 and y1 > y0:
+        res_m = _mouth_parts(lab[y0:y1, x0:x1], (mx - x0, my - y0), fw, skin_lab)
+        if res_m is not None:
+            line_m, interior = res_m
+            for part, m in ((Part.MOUTH, line_m), (Part.MOUTH_INTERIOR, interior)):
+                full = np.zeros((H, W), bool)
+                full[y0:y1, x0:x1] = m
+                if full.any():
+                    out[part] = full
+            if interior.any():
+                colors["mouth_interior"] = _lab_to_rgb(np.median(lab[y0:y1, x0:x1][interior], axis=0))
+            if line_m.any():
+                colors["mouth_line"] = _lab_to_rgb(np.median(lab[y0:y1, x0:x1][line_m], axis=0))
+    for part in list(out):
+        out[part] &= fg
+    return out, colors
+
+
+def _eye_parts(crop: NDArray[np.float32], fg: Mask, c: tuple[float, float], fw: float, skin_lab):
+    h, w = crop.shape[:2]
+    L = crop[..., 0]
+    chroma = np.hypot(crop[..., 1], crop[..., 2])
+    d_skin = _de(crop, skin_lab, 0.5)
+    nonskin = (d_skin > 9.0) & fg
+    white_px = (L > 72) & (chroma < 16) & (crop[..., 2] < skin_lab[2] - 1) | ((L > 88) & (chroma < 10))
+    nonskin |= white_px & fg
+    m = cv2.morphologyEx(nonskin.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 200)) > 0
+    n, comp, stats, cents = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    cc = np.array(c)
+    best, best_s = -1, -1.0
+    for i in range(1, n):
+        area = stats[i, cv2.CC_STAT_AREA]
+        if area < (0.03 * fw) ** 2:
+            continue
+        inside = comp[int(np.clip(c[1], 0, h - 1)), int(np.clip(c[0], 0, w - 1))] == i
+        d = np.linalg.norm(cents[i] - cc) / fw
+        s = area * (4.0 if inside else 1.0) / (1 + (d / 0.08) ** 2)
+        if s > best_s:
+            best, best_s = i, s
+    if best < 0:
+        return None
+    blob = comp == best
+    # cut away what reaches far above the eye (bangs merged through the lashes)
+    yy, xx = np.mgrid[0:h, 0:w]
+    blob &= (((xx - c[0]) / (0.19 * fw)) ** 2 + ((yy - c[1]) / (0.14 * fw)) ** 2) < 1.0
+    blob = _largest(blob)
+    if not blob.any():
+        return None
+    white = blob & white_px
+    dark = blob & (L < 42) & (chroma < 22)
+    colored = blob & ~white & ~dark
+    iris_region = np.zeros_like(blob)
+    if colored.sum() > (0.04 * fw) ** 2:
+        cl = cv2.morphologyEx(colored.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 60)) > 0
+        iris_region = _fill(_largest(cl)) & blob
+    if not iris_region.any():
+        # dark irises: the dark part below a thin top band
+        iris_region = dark.copy()
+    # the lash: dark pixels above the first coloured/white pixel in each column, and dark pixels outside the iris
+    first_iris = np.where(iris_region.any(axis=0), np.argmax(iris_region & ~dark | ~dark & white, axis=0), h)
+    above = yy < first_iris[None, :]
+    lash = dark & (above | ~iris_region)
+    # the lash is the UPPER lid line: keep the dark component(s) touching the top of the eye
+    top_rows = np.nonzero(blob.any(axis=1))[0]
+    top_limit = top_rows[0] + 0.45 * (top_rows[-1] - top_rows[0] + 1)
+    n2, comp2 = cv2.connectedComponents(lash.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n2, bool)
+    for i in range(1, n2):
+        ys = np.nonzero(comp2 == i)[0]
+        keep[i] = ys.min() < top_limit
+    lash = keep[comp2] & lash
+    iris = iris_region & ~lash & ~(white & ~_fill(iris_region & ~white))
+    white = white & ~iris & ~lash
+    rest = blob & ~iris & ~lash & ~white
+    # leftover blob pixels go to the nearest of the three
+    if rest.any():
+        stack = [white, iris, lash]
+        dist = [ndimage.distance_transform_edt(~s) if s.any() else np.full(blob.shape, 1e9) for s in stack]
+        nearest = np.argmin(np.stack(dist), axis=0)
+        white = white | (rest & (nearest == 0))
+        iris = iris | (rest & (nearest == 1))
+        lash = lash | (rest & (nearest == 2))
+    return white, iris, lash, None
+
+
+def _brow(crop: NDArray[np.float32], zone: Mask, c: tuple[float, float], fw: float, skin_lab):
+    if crop.size == 0:
+        return None
+    d_skin = _de(crop, skin_lab, 0.5)
+    cand = (d_skin > 14.0) & zone
+    n, comp, stats, cents = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+    h, w = crop.shape[:2]
+    best, best_s = -1, -1.0
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        if area < (0.02 * fw) ** 2 or bw < 0.08 * fw or bw < 1.8 * bh:
+            continue
+        if y == 0 and bw > 0.32 * fw:
+            continue  # a bang edge along the top
+        d = abs(cents[i][1] - c[1]) / fw + 0.5 * abs(cents[i][0] - c[0]) / fw
+        s = area / (1 + (d / 0.08) ** 2)
+        if s > best_s:
+            best, best_s = i, s
+    if best < 0:
+        return None
+    return comp == best
+
+
+def _mouth_parts(crop: NDArray[np.float32], c: tuple[float, float], fw: float, skin_lab):
+    h, w = crop.shape[:2]
+    dL = skin_lab[0] - crop[..., 0]
+    d_skin = _de(crop, skin_lab, 0.5)
+    cand = (dL > 14) | ((d_skin > 16) & (crop[..., 1] > skin_lab[1] + 6))
+    cand = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 150)) > 0
+    n, comp, stats, cents = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+    keep = []
+    for i in range(1, n):
+        if stats[i, cv2.CC_STAT_AREA] < max(3, (0.008 * fw) ** 2):
+            continue
+        x, y, bw, bh, _ = stats[i]
+        if bw > 0.28 * fw:
+            continue
+        dx = max(0.0, abs(cents[i][0] - c[0]) - bw / 2)
+        dy = max(0.0, abs(cents[i][1] - c[1]) - bh / 2)
+        if np.hypot(dx, dy) < 0.05 * fw:
+            keep.append(i)
+    if not keep:
+        return None
+    blob = np.isin(comp, keep)
+    filled = _fill(cv2.morphologyEx(blob.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 100)) > 0)
+    thick = ndimage.distance_transform_edt(filled).max()
+    lw = max(1.0, fw / 90.0)
+    if thick > 2.2 * lw:  # an open mouth: the inside is the interior
+        inner = cv2.erode(filled.astype(np.uint8), _disk(lw * 1.2)) > 0
+        return filled & ~inner, inner
+    return filled, np.zeros_like(filled)
+
+
+# ------------------------------------------------------------------------------------- rest and landmarks
+
+
+def _assign_rest(labels: NDArray[np.int32], fg: Mask, g: _Geo) -> NDArray[np.int32]:
+    """Unassigned foreground (<= 0 inside fg): front-most part within one line width, then the nearest part."""
+    todo = fg & (labels <= 0)
+    labels = labels.copy()
+    labels[~fg] = 0
+    if not todo.any():
+        return labels
+    r = max(1.5, g.fw / 90.0)
+    k = _disk(r)
+    for part in reversed(DEFAULT_DEPTH_ORDER):
+        if part in (Part.BODY, Part.BACK_HAIR):
+            continue
+        pid = _ID[part]
+        m = labels == pid
+        if not m.any():
+            continue
+        ys, xs = np.nonzero(m)
+        pad = int(r) + 2
+        y0, y1 = max(0, ys.min() - pad), min(labels.shape[0], ys.max() + pad + 1)
+        x0, x1 = max(0, xs.min() - pad), min(labels.shape[1], xs.max() + pad + 1)
+        grown = cv2.dilate(m[y0:y1, x0:x1].astype(np.uint8), k) > 0
+        claim = grown & todo[y0:y1, x0:x1]
+        labels[y0:y1, x0:x1][claim] = pid
+        todo[y0:y1, x0:x1][claim] = False
+    if todo.any():
+        known = labels > 0
+        if known.any():
+            _, (iy, ix) = ndimage.distance_transform_edt(~known, return_indices=True)
+            labels[todo] = labels[iy[todo], ix[todo]]
+        else:
+            labels[todo] = _ID[Part.BODY]
+    return labels
+
+
+def _refine_landmarks(lm: FaceLandmarks, feats: dict[Part, Mask]) -> FaceLandmarks:
+    from dataclasses import replace
+
+    changes: dict[str, object] = {}
+    fw = lm.face_width
+    for key, parts in (
+        ("eye_l", (Part.IRIS_L,)),
+        ("eye_r", (Part.IRIS_R,)),
+        ("mouth", (Part.MOUTH, Part.MOUTH_INTERIOR)),
+    ):
+        ms = [feats[p] for p in parts if p in feats]
+        if not ms:
+            continue
+        m = np.logical_or.reduce(ms)
+        ys, xs = np.nonzero(m)
+        if key == "mouth":
+            c = ((xs.min() + xs.max()) / 2.0, float(ys.mean()))
+        else:
+            # iris: centre of its horizontal extent; vertical centre of the visible rows
+            c = ((xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0)
+        old = getattr(lm, key)
+        if np.hypot(c[0] - old[0], c[1] - old[1]) < 0.12 * fw:
+            changes[key] = (float(c[0]), float(c[1]))
+    return replace(lm, **changes)  # type: ignore[arg-type]
