@@ -414,7 +414,6 @@ def _log_task_error(task: asyncio.Future[Any]) -> None:
 
 
 async def _serve(daemon: Daemon, stop: asyncio.Event) -> None:
-    await daemon.start()
     loop = asyncio.get_running_loop()
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -424,6 +423,7 @@ async def _serve(daemon: Daemon, stop: asyncio.Event) -> None:
         except (NotImplementedError, RuntimeError, AttributeError):  # Windows: KeyboardInterrupt instead
             pass
     try:
+        await daemon.start()
         await stop.wait()
     finally:
         for sig in installed:
