@@ -39,6 +39,7 @@ from avatar_plugin.live.interfaces import (
     Source,
     SourceContext,
 )
+from avatar_plugin.live.tracking import Frame
 
 __all__ = ["WEBCAM_SECTION", "CalibrateMessage", "WebcamOptions", "WebcamSource", "register_live"]
 
@@ -124,7 +125,11 @@ class WebcamSource(Source):
             raise
         return CaptureThread(frames, name=f"{self.name}-capture"), pipeline
 
-    def _step(self, capture: Any, pipeline: Any, lock: threading.Lock) -> FaceParams | None:
+    def extra_values(self, frame: Frame) -> dict[str, float]:
+        """Extra ids published with each frame's parameters (none; benchmarks add a frame stamp)."""
+        return {}
+
+    def _step(self, capture: Any, pipeline: Any, lock: threading.Lock) -> tuple[FaceParams, Frame]:
         frame = capture.latest(timeout=2.0)
         if frame is None:
             raise DeviceError(f"camera {self.options.device!r}: the frame source ended")
@@ -133,7 +138,7 @@ class WebcamSource(Source):
                 self._calibrate.clear()
                 pipeline.solver.calibrate()
             params: FaceParams = pipeline.process(frame.image, time.monotonic())
-            return params
+            return params, frame
 
     # The asyncio shell ------------------------------------------------------------------------------------
     async def run(self, ctx: SourceContext) -> None:
@@ -146,12 +151,10 @@ class WebcamSource(Source):
             last_status = 0.0
             while True:
                 try:
-                    params = await asyncio.to_thread(self._step, capture, pipeline, lock)
+                    params, frame = await asyncio.to_thread(self._step, capture, pipeline, lock)
                 except TimeoutError:
                     raise DeviceError(f"camera {self.options.device!r}: no frame for 2 s (unplugged or taken "
                                       f"by another program?)") from None
-                if params is None:
-                    continue
                 now = time.monotonic()
                 self.frames += 1
                 self.faces += int(params.tracking)
@@ -161,7 +164,8 @@ class WebcamSource(Source):
                     window.pop(0)
                 # Held pose after a loss still counts as active; then the mixer fades us out to idle life.
                 active = params.tracking or params.weight >= 0.999
-                ctx.update(params.to_params(), active=active, face_found=params.tracking)
+                ctx.update({**params.to_params(), **self.extra_values(frame)}, active=active,
+                           face_found=params.tracking)
                 if now - last_status > 1.0:
                     last_status = now
                     fps = (len(window) - 1) / max(window[-1] - window[0], 1e-6) if len(window) > 1 else 0.0
