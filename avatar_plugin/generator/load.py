@@ -232,18 +232,43 @@ def cut_out_foreground(rgb: NDArray[np.uint8], path: str, options: LoadOptions) 
 
 
 def _grabcut(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """GrabCut, seeded by a person prior around the face when animeface finds one (else a centred box)."""
+    from avatar_plugin.generator.landmarks import detect_faces
+
     h, w = rgb.shape[:2]
-    scale = min(1.0, 512.0 / max(h, w))
+    scale = min(1.0, 384.0 / max(h, w))
     small = cv2.resize(rgb, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
-    mask = np.zeros((sh, sw), np.uint8)
-    rect = (int(0.05 * sw), int(0.02 * sh), int(0.90 * sw), int(0.98 * sh) - 1)
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
-    fg_small = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
-    fg = cv2.resize(fg_small, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+    faces = []
+    try:
+        faces = detect_faces(np.ascontiguousarray(rgb))
+    except Exception as exc:  # a broken detector must not stop the cut-out; it is reported by landmarks
+        log.debug("face detection for the cut-out failed: %s", exc)
+    if faces:
+        fb = [v * scale for v in faces[0].landmarks.face_box]
+        fw = fb[2] - fb[0]
+        cx, cy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2
+        mask = np.full((sh, sw), cv2.GC_PR_BGD, np.uint8)
+        yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+        head = ((xx - cx) / (1.1 * fw)) ** 2 + ((yy - cy + 0.2 * fw) / (1.0 * fw)) ** 2 < 1.0
+        spread = 1.2 * fw + (yy - fb[3]).clip(0) * 0.5
+        body = (yy > fb[3]) & (np.abs(xx - cx) < spread)
+        mask[head | body] = cv2.GC_PR_FGD
+        core = (np.abs(xx - cx) < 0.3 * fw) & (yy > fb[1] + 0.3 * fw) & (yy < fb[3])
+        mask[core] = cv2.GC_FGD
+        b = max(2, int(0.01 * max(sh, sw)))
+        for sl in (np.s_[:b, :], np.s_[:, :b], np.s_[:, -b:]):
+            mask[sl] = cv2.GC_BGD
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, 5, cv2.GC_INIT_WITH_MASK)
+    else:
+        mask = np.zeros((sh, sw), np.uint8)
+        rect = (int(0.05 * sw), int(0.02 * sh), int(0.90 * sw), int(0.98 * sh) - 1)
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
+    fg_small = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    fg = cv2.resize(fg_small, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
     return np.asarray(fg, dtype=bool)
 
 

@@ -289,8 +289,15 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     # --- neck: skin in a strip under the chin
     strip = (np.abs(xx - g.cx) < 0.3 * fw) & (yy > g.mouth[1]) & (yy < g.chin_y + 0.55 * fw)
     neck_seed = strip & (yy > g.chin_y) & (yy < g.chin_y + 0.15 * fw)
-    neck_skin = skin & ~face
+    neck_skin = skin & ~face & (_de(lab, skin_lab, 0.6) < 9.0)
     neck = _components_touching(neck_skin & strip, neck_seed)
+    # the neck ends where the skin widens (a collar line, shoulders or chest)
+    widths = neck.sum(axis=1)
+    start = int(min(H - 1, max(0, g.chin_y)))
+    for y in range(start, H):
+        if widths[y] > 0.5 * fw:
+            neck[y:] = False
+            break
     # --- hair: hair-coloured regions connected to the head (thin outlines bridged)
     head = ((xx - g.cx) / (0.8 * fw)) ** 2 + ((yy - (g.eye_y - 0.2 * fw)) / (0.8 * fw)) ** 2 < 1.0
     hl = hair_like & ~face & ~neck
