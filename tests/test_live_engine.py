@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -155,7 +156,7 @@ def test_idle_blinks_breath_sway_saccades():
         gaze.add(round(v["ParamEyeBallX"], 2))
         lo, hi = min(lo, v["ParamBreath"]), max(hi, v["ParamBreath"])
         assert abs(v["ParamAngleX"]) < 6 and abs(v["ParamBodyAngleZ"]) < 3
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     singles = [g for g in gaps if g > 1.0]
     doubles = [g for g in gaps if g < 0.6]
     assert 15 <= len(starts) <= 60
