@@ -141,6 +141,7 @@ class VTSOptions:
     denied_retry_s: float = 30.0
     keepalive_s: float = 0.5
     discovery_port: int = DISCOVERY_PORT
+    always_full: bool = False  # send every input every tick (the benchmark's baseline; no change planning)
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.rate_hz <= 60.0:
@@ -631,7 +632,7 @@ class VTSSink(Sink):
             frame = latest()
             if frame is not None:
                 values = o.mapping.values(frame.values)
-                due = scheduler.due(values, now)
+                due = values if o.always_full else scheduler.due(values, now)
                 if due:
                     face = True if o.face_found == "always" else bool(frame.face_found or frame.speaking)
                     self.client.inject(due, face_found=face, mode=o.mode, now=now)
