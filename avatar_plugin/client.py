@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import itertools
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from avatar_plugin.errors import DeviceError, ProtocolError
@@ -239,8 +240,8 @@ class SyncAvatarClient:
             self._shutdown()
             raise
 
-    def _call(self, coro: Coroutine[Any, Any, T] | Awaitable[T], timeout: float | None = None) -> T:
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return fut.result(timeout)
 
     def speak(self, wav: bytes, text: str | None = None, timings: Sequence[Mapping[str, Any]] | None = None,
