@@ -8,7 +8,9 @@ bends the part: the whole of eye parts (lids), a band around the mouth's lip sea
 Guarantees (checked by the tests on every layer):
 
 - every visible pixel of the layer (pixel centre, edges inclusive) is covered by a triangle;
-- no triangle covers a pixel centre that is more than one pixel (8-neighbourhood) away from the alpha;
+- no triangle covers a pixel centre that is more than one pixel (8-neighbourhood) away from the alpha
+  (``PartMesh.tight``; for noisy alpha -- specks, pinholes -- that would blow the budget, the mask is closed
+  morphologically first and ``tight`` is False);
 - vertex budgets: eyes, brows and mouth parts <= :data:`SMALL_BUDGET`, face, hair and body <= :data:`LARGE_BUDGET`.
 
 The mouth mesh is cut along its lip seam (a horizontal line through the mouth): vertices on the seam are
@@ -76,6 +78,7 @@ class PartMesh:
     triangles: NDArray[np.int32]
     lower: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     seam_y: float | None = None
+    tight: bool = True  # False: noisy alpha was closed first, so triangles may reach over specks' gaps
 
     def __post_init__(self) -> None:
         v, t = self.vertices, self.triangles
@@ -299,6 +302,7 @@ def mesh_layer(layer: Layer, landmarks: FaceLandmarks | None = None, options: Me
             seams.append((float(c0) - 0.5, float(c1) + 0.5, seam_row))  # between pixel rows
 
     area = float(mask.sum())
+    tight = True
     loops, holes = _loops(dil, OUTLINE_TOLERANCE)
     n_boundary = sum(len(lp) for lp in loops)
     rng = np.random.default_rng(opts.seed)
@@ -307,15 +311,26 @@ def mesh_layer(layer: Layer, landmarks: FaceLandmarks | None = None, options: Me
         dense = padded  # lids bend everywhere
     spacing = max(2.5, math.sqrt(area / max(target - n_boundary, 8) * (1.6 if dense is not None else 1.0)))
     quality = 25
-    for _ in range(16):
+    closing = 0  # fallback for noisy alpha (specks, pinholes): close the mask before outlining
+    for _ in range(24):
         interior = _interior_points(padded, spacing, dense, rng)
         v, t = _triangulate(loops, holes, interior, seams, quality)
         if len(v) <= budget * 0.92:
             break
         spacing *= 1.25
-        if spacing > 4 * math.sqrt(area) or len(v) - len(interior) > budget * 0.8:
+        outline = len(v) - len(interior)
+        if spacing > 4 * math.sqrt(area) or outline > budget * 0.6:
             quality = max(0, quality - 10)  # Steiner points for angle quality cost too much here
             dense = None
+        if outline > budget * 0.6 and quality == 0:
+            closing = 5 if closing == 0 else closing * 2
+            shape = cv2.morphologyEx(padded.astype(np.uint8), cv2.MORPH_CLOSE,
+                                     cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (closing, closing)))
+            tol = OUTLINE_TOLERANCE * (1.0 + closing / 8.0)
+            grow = 3 + 2 * math.ceil(tol)  # the outline may cut tol px into the shape: grow it by that
+            shape = cv2.dilate(shape, np.ones((grow, grow), np.uint8)).astype(bool) | dil
+            loops, holes = _loops(shape, tol)
+            tight = False
     t = _orient(v, t)
     lower = np.zeros(len(v), bool)
     seam_y = None
@@ -323,7 +338,8 @@ def mesh_layer(layer: Layer, landmarks: FaceLandmarks | None = None, options: Me
         v, t, lower = _split_seam(v, t, seam_row)
         seam_y = seam_row + oy
     verts = (v + np.array([ox, oy])).astype(np.float32)
-    return PartMesh(part=layer.part, vertices=verts, triangles=t.astype(np.int32), lower=lower, seam_y=seam_y)
+    return PartMesh(part=layer.part, vertices=verts, triangles=t.astype(np.int32), lower=lower, seam_y=seam_y,
+                    tight=tight)
 
 
 def run(layers: Layers, options: MeshOptions | None = None) -> Meshes:
