@@ -166,6 +166,7 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._setup_done = False
+        self._early_pending = False
 
     # --- registration ---------------------------------------------------------------------------------
     def _etag(self) -> str:
@@ -324,9 +325,17 @@ class Daemon:
         """Run a tick immediately (after an /api change), unless one ran less than 4 ms ago."""
         if self._loop is None or self._stopping:
             return
-        if time.perf_counter() - self._last_tick_wall < EARLY_TICK_GAP_S:
-            return
-        self.tick()
+        since = time.perf_counter() - self._last_tick_wall
+        if since >= EARLY_TICK_GAP_S:
+            self.tick()
+        elif not self._early_pending:  # a tick ran just now: run one more as soon as the gap allows
+            self._early_pending = True
+            self._loop.call_later(EARLY_TICK_GAP_S - since, self._early_tick)
+
+    def _early_tick(self) -> None:
+        self._early_pending = False
+        if not self._stopping:
+            self.tick()
 
     def tick(self) -> AvatarParams:
         started = time.perf_counter()
