@@ -222,8 +222,19 @@ def _triangulate(loops: list[NDArray[np.float64]], holes: list[NDArray[np.float6
         base += 2
     if len(interior):
         verts.append(interior)
-    data: dict[str, NDArray[np.float64] | NDArray[np.int64]] = {
-        "vertices": np.concatenate(verts), "segments": np.concatenate(segs)}
+    # Triangle crashes on duplicate input vertices (outlines that touch themselves or each other at a pixel):
+    # merge them and drop the segments that become empty or repeated.
+    all_v = np.concatenate(verts)
+    _, first, inverse = np.unique(np.round(all_v, 6), axis=0, return_index=True, return_inverse=True)
+    keep = np.sort(first)
+    # map every vertex to its kept copy, numbered in the order they first appear
+    rank = np.empty(len(all_v), np.int64)
+    rank[keep] = np.arange(len(keep))
+    remap = rank[first[inverse.ravel()]]
+    s = remap[np.concatenate(segs)]
+    s = s[s[:, 0] != s[:, 1]]
+    s = np.unique(np.sort(s, axis=1), axis=0)
+    data: dict[str, NDArray[np.float64] | NDArray[np.int64]] = {"vertices": all_v[keep], "segments": s}
     if holes:
         data["holes"] = np.array(holes)
     out = tr.triangulate(data, f"pq{quality}Q" if quality else "pQ")
