@@ -65,7 +65,8 @@ class ExpressionLayer:
         self._active: list[Expression] = []
 
     def names(self) -> list[str]:
-        return sorted(self.presets)
+        """Preset names: ``neutral`` first, then the built-ins, then the user's, alphabetically."""
+        return sorted(self.presets, key=lambda n: (n != "neutral", n not in BUILTIN_PRESETS, n))
 
     def trigger(self, name: str, t: float, fade: float = 0.3, duration: float | None = None) -> Expression:
         """Start preset ``name`` (KeyError if unknown); the previous expressions fade out from ``t``."""

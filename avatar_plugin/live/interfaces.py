@@ -103,6 +103,9 @@ Binary WebSocket frames on ``/api`` go to ``session.binary_handler`` if a handle
 (``speech_started``, ``speech_finished``) are sent with ``await session.send_event(obj)`` where ``obj`` has
 ``serialize() -> dict`` with a ``"type"`` key (no ``"ok"`` key: that marks replies). Events to every /api
 client: ``ctx.broadcast_event(obj)``. HTTP sessions cannot receive events (``session.can_send_events`` False).
+
+Handlers run on the event loop and one connection's messages are handled in order: return promptly (start
+an ``asyncio`` task for long work such as playing audio, and report its end with an event).
 """
 
 from __future__ import annotations
