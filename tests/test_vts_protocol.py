@@ -138,6 +138,28 @@ def test_a_token_granted_after_revocation_in_same_connection_is_not_requested_tw
     assert not rej.token_requested_again and c.state is ConnState.CONNECTED and sent(c) == []
 
 
+def test_revocation_after_a_first_run_token_asks_again_on_the_same_connection() -> None:
+    c = VTSClient(PLUGIN)
+    c.connection_made()
+    (req,) = sent(c)
+    c.receive_text(reply(req["requestID"], "AuthenticationTokenResponse", {"authenticationToken": "t1"}))
+    (auth,) = sent(c)
+    c.receive_text(reply(auth["requestID"], "AuthenticationResponse", {"authenticated": True}))
+    rid = c.inject([ParameterValue("FaceAngleX", 1.0)], face_found=True)
+    sent(c)
+    c.receive_text(error(rid, 50))
+    assert c.state is ConnState.REQUESTING_TOKEN and sent(c)[0]["messageType"] == "AuthenticationTokenRequest"
+
+
+def test_token_request_never_expires_while_the_user_decides() -> None:
+    c = VTSClient(PLUGIN)
+    c.connection_made(now=0.0)
+    (req,) = sent(c)
+    assert c.expire(now=600.0, timeout=5.0) == []
+    c.receive_text(reply(req["requestID"], "AuthenticationTokenResponse", {"authenticationToken": "late"}))
+    assert c.token == "late"
+
+
 def test_illegal_moves_raise_naming_state_and_event() -> None:
     c = VTSClient(PLUGIN)
     with pytest.raises(VTSStateError, match="DISCONNECTED"):

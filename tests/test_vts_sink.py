@@ -215,7 +215,10 @@ async def test_deny_revoke_api_off_and_other_plugin_show_what_to_do(tmp_path: Pa
             await wait_for(lambda: len(fake.token_requests) == 2, what="second token request")
             await wait_for(lambda: len(fake.injections) > n + 3, what="injections after re-allow")
             assert json.loads((tmp_path / "token.json").read_text())["token"] != old
-            assert "APBreath" in fake.custom
+            assert "APBreath" in fake.custom  # recreated after the revocation deleted it
+            await asyncio.sleep(0.3)
+            assert len(fake.token_requests) == 2 and fake.connections == 1  # same connection, one new popup
+            assert 8 not in dict(fake.errors_sent).values()
 
         await running(sink, revoke)
 

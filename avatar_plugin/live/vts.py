@@ -62,6 +62,7 @@ from avatar_plugin.live.vts_protocol import (
     Reply,
     RequestFailed,
     RequestTimedOut,
+    StateChanged,
     TokenDenied,
     TokenGranted,
     VTSClient,
@@ -512,6 +513,11 @@ class VTSSink(Sink):
             self._status(f"VTube Studio allowed the plugin; token saved to {self.store.path}")
         elif isinstance(ev, Authenticated):
             self._authenticated.set()
+        elif isinstance(ev, StateChanged):
+            if ev.new is not ConnState.AUTHENTICATED:
+                self._authenticated.clear()  # e.g. access revoked: the writer waits for the new token
+            if ev.new is ConnState.REQUESTING_TOKEN:
+                self._status_waiting_for_allow()
         elif isinstance(ev, AuthenticationRejected):
             self.store.clear()
             if ev.token_requested_again:
@@ -624,6 +630,10 @@ class VTSSink(Sink):
         next_t = self._clock()
         last_expire = next_t
         while True:
+            if not self._authenticated.is_set():  # revoked and re-requested: wait, then recreate our inputs
+                await self._authenticated.wait()
+                self._recreate = True
+                next_t = self._clock()
             now = self._clock()
             if self._recreate:
                 self._recreate = False

@@ -485,8 +485,9 @@ class VTSClient:
 
     The token flow runs by itself: :meth:`connection_made` queues ``AuthenticationRequest`` when a token is
     known, else ``AuthenticationTokenRequest``; a granted token is authenticated at once; a rejected or
-    revoked token is forgotten and a new one requested (at most once per connection, so VTS does not show
-    popup after popup). ``token`` always holds the token to store (None after a revocation).
+    revoked token is forgotten and a new one requested (once per successful authentication, so a VTS that
+    refuses every token does not get popup after popup). ``token`` always holds the token to store (None
+    after a revocation).
     """
 
     def __init__(self, plugin: PluginInfo, token: str | None = None, *, id_prefix: str = "ap") -> None:
@@ -618,8 +619,10 @@ class VTSClient:
         return self._authed_request(message_type, data, now)
 
     def expire(self, now: float, timeout: float) -> list[VTSEvent]:
-        """Forget requests older than ``timeout`` seconds (VTS never answered); one event each."""
-        old = [rid for rid, p in self._pending.items() if now - p.sent_at > timeout]
+        """Forget requests older than ``timeout`` seconds (VTS never answered); one event each. A token
+        request never expires: VTS answers it only when the user clicks Allow or Deny, maybe minutes later."""
+        old = [rid for rid, p in self._pending.items()
+               if now - p.sent_at > timeout and p.request_type != "AuthenticationTokenRequest"]
         return [RequestTimedOut(rid, self._pending.pop(rid).request_type) for rid in old]
 
     # -- incoming -----------------------------------------------------------------------------------
@@ -711,6 +714,7 @@ class VTSClient:
                                     "an authentication reply arrived that we did not wait for")
             if ok:
                 self._move("authenticated", events)
+                self._token_requested_this_connection = False  # a later revocation may ask again
                 events.append(Authenticated())
             else:
                 self._reject_token(str(data.get("reason", "token refused")), events)
