@@ -34,9 +34,10 @@ PARAM_SETS = [
 ]
 
 
-def start_daemon(folder, port: int = 0) -> tuple[subprocess.Popen, str]:
+def start_daemon(folder, port: int = 0, config=None) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "avatar_plugin", "live", str(folder), "--port", str(port)],
+    extra = ["--config", str(config)] if config else []
+    proc = subprocess.Popen([sys.executable, "-m", "avatar_plugin", "live", str(folder), "--port", str(port), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -166,3 +167,28 @@ def test_studio_loads_and_drives(browser, daemon, tmp_path):
     page.screenshot(path=str(tmp_path / "studio.png"))
     assert not errors
     page.close()
+
+
+def test_studio_offers_webcam_calibration(browser, tmp_path, sample_puppet):
+    """A webcam source (here one whose camera is missing: it shows as retrying) gets a Calibrate button that
+    sends the webcam_calibrate control message."""
+    from avatar_plugin.puppet.io import write_puppet
+
+    folder = tmp_path / "sample"
+    write_puppet(sample_puppet, folder)
+    config = tmp_path / "config.toml"
+    config.write_text('[webcam]\nenabled = true\ndevice = "/dev/video57"\n')
+    proc, base = start_daemon(folder, config=config)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/studio")
+        page.wait_for_function("window.studioReady", timeout=30000)
+        button = page.locator("#components li.retrying button.calibrate, #components li button.calibrate")
+        button.first.wait_for(timeout=10000)
+        button.first.click()
+        page.wait_for_function(
+            "[...document.querySelectorAll('button.calibrate')].some(b => b.textContent.includes('Calibrated'))",
+            timeout=5000)
+        page.close()
+    finally:
+        stop_daemon(proc)

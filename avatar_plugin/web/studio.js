@@ -121,6 +121,18 @@ function renderComponents(h) {
     li.children[1].append(kind);
     li.children[2].textContent = c.state;
     li.children[3].textContent = detail || "";
+    if (c.name === "webcam" && (h.api_types || []).includes("webcam_calibrate")) {
+      const cal = document.createElement("button");
+      cal.className = "ghost calibrate";
+      cal.textContent = "Calibrate";
+      cal.title = "Look straight at the camera with a relaxed face, then click: this pose becomes neutral";
+      cal.onclick = async () => {
+        const reply = await api.request({ type: "webcam_calibrate" });
+        cal.textContent = reply.ok ? "Calibrated ✓" : "Failed";
+        setTimeout(() => { cal.textContent = "Calibrate"; }, 1500);
+      };
+      li.append(cal);
+    }
     list.append(li);
   }
 }
