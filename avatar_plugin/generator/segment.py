@@ -282,7 +282,8 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     rel = np.clip(np.abs(xx - g.cx) / (0.5 * fw), 0, 1.5)
     jaw_y = g.chin_y + 0.02 * fw - (g.chin_y - (g.mouth[1] - 0.1 * fw)) * rel**2
     face &= yy < jaw_y
-    face = _largest(face) if face.any() else face
+    # forehead skin between the bang tips and above the brows is face too
+    face |= skin_open & roi & (yy < g.eye_y) & (np.abs(xx - g.cx) < 0.45 * fw)
     # close small gaps, fill the holes of features
     face = cv2.morphologyEx(face.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 80)) > 0
     face = _fill(face) & fg & ~hair_like
@@ -308,7 +309,7 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     hair_closed = cv2.morphologyEx(hair.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 60)) > 0
     hair = (hair | (hair_closed & line & ~face & ~neck)) & fg
     # highlights and strand lines enclosed by hair are hair
-    hair = (hair | (_fill(hair) & ~face & ~neck & head)) & fg
+    hair = (hair | (_fill(hair) & ~face & ~neck & ~skin & head)) & fg
     labels = np.zeros((H, W), np.int32)
     labels[fg] = _ID[Part.BODY]
     labels[neck] = _ID[Part.NECK]
@@ -375,8 +376,7 @@ def _face_features(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab, labels
     fw = g.fw
     out: dict[Part, Mask] = {}
     colors: dict[str, tuple[int, int, int]] = {}
-    face_zone = np.isin(labels, [_ID[Part.FACE], _ID[Part.FRONT_HAIR], -1, _ID[Part.SIDE_HAIR_L],
-                                 _ID[Part.SIDE_HAIR_R]])
+    face_zone = labels == _ID[Part.FACE]
     for side, (ex, ey) in (("l", g.eye_l), ("r", g.eye_r)):
         x0, x1 = int(max(0, ex - 0.19 * fw)), int(min(W, ex + 0.19 * fw))
         y0, y1 = int(max(0, ey - 0.2 * fw)), int(min(H, ey + 0.15 * fw))
