@@ -123,7 +123,7 @@ def _animeface_detect(rgb: NDArray[np.uint8]) -> list[DetectedFace]:
     import animeface
     from PIL import Image
 
-    faces = animeface.detect(Image.fromarray(rgb, "RGB"))
+    faces = animeface.detect(Image.fromarray(rgb))
     out = []
     for f in faces:
 

@@ -220,7 +220,9 @@ def cut_out_foreground(rgb: NDArray[np.uint8], path: str, options: LoadOptions) 
     if plain:
         near = np.linalg.norm(lab - med, axis=2) < 14.0
         n, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=4)
-        touching = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        # seeds: the top edge and the upper sides (a bust is cut by the bottom edge, often by the lower sides)
+        upper = int(0.6 * labels.shape[0])
+        touching = np.unique(np.concatenate([labels[0], labels[:upper, 0], labels[:upper, -1]]))
         touching = touching[touching > 0]
         bg = np.isin(labels, touching) & near
         fg = ~bg
