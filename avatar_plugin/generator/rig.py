@@ -63,6 +63,7 @@ from avatar_plugin.puppet.model import (
 __all__ = ["EYE_OPEN_KEYS", "Rig", "RigOptions", "run"]
 
 EYE_OPEN_KEYS = (0.0, 0.3, 1.0)  # the extra key lets a generated eyelid fade in only at the end of a blink
+MOUTH_OPEN_KEYS = (0.0, 0.15, 1.0)  # the interior fades in over the first 15 % of the opening
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
@@ -299,7 +300,7 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
     used = {bd.param for bd in b.bindings}
     ids = [pid for pid in standard.STANDARD if pid in used or (pid in ("ParamAngleX", "ParamAngleY")
                                                                     and "ParamAngle" in used)]
-    params = standard.parameters(ids) + eye_params
+    params = [_with_keys(p, "ParamMouthOpenY", MOUTH_OPEN_KEYS) for p in standard.parameters(ids)] + eye_params
     params.sort(key=lambda p: _param_rank(p.id))
     landmarks = Landmarks(face_box=tuple(float(v) for v in lm.face_box), eye_l=tuple(map(float, lm.eye_l)),  # type: ignore[arg-type]
                           eye_r=tuple(map(float, lm.eye_r)), mouth=tuple(map(float, lm.mouth)))  # type: ignore[arg-type]
@@ -308,6 +309,13 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
     puppet = Puppet(meta=meta, parameters=tuple(params), nodes=tuple(b.nodes), bindings=tuple(b.bindings),
                     physics=tuple(chains), textures=tuple(b.textures))
     return Rig(puppet=puppet, part_of_node=part_of_node, warnings=tuple(warnings) + meshes.warnings)
+
+
+def _with_keys(p: Parameter, pid: str, keys: tuple[float, ...]) -> Parameter:
+    if p.id != pid:
+        return p
+    a = p.axes[0]
+    return Parameter(id=pid, axes=(Axis(id=a.id, min=a.min, max=a.max, default=a.default, keypoints=keys),))
 
 
 def _param_rank(pid: str) -> int:
@@ -428,10 +436,15 @@ class _Eye:
         return (np.clip(x, self.x0, self.x1) - self.centre[0]) / hw
 
     def at(self, coef: F64, x: F64) -> F64:
-        return np.polyval(coef, np.clip(x, self.x0, self.x1))
+        # flat beyond the inner 80 %: the eye's corners are near-vertical, a curve that steep folds triangles
+        inset = 0.1 * (self.x1 - self.x0)
+        return np.polyval(coef, np.clip(x, self.x0 + inset, self.x1 - inset))
 
     def closed_line(self, x: F64) -> F64:
-        return self.at(self.lower, x) - 0.12 * self.height
+        # the lower lid's curve, half as deep (a gentle arc; its steep ends would fold triangles)
+        low = self.at(self.lower, x)
+        ends = 0.5 * float(self.at(self.lower, np.array([self.x0]))[0] + self.at(self.lower, np.array([self.x1]))[0])
+        return ends + 0.5 * (low - ends) - 0.16 * self.height
 
     def happy_line(self, x: F64) -> F64:
         mid = 0.5 * (self.at(self.lower, x) + self.at(self.upper, x))
@@ -482,17 +495,19 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
             Axis(id=f"ParamEye{up}Smile", min=0.0, max=1.0, default=0.0, keypoints=(0.0, 1.0)))
     pid = f"ParamEye{up}"
     grid = (len(EYE_OPEN_KEYS), 2)
-    squash = 0.04  # what is left of the white's height when closed
+    squash = 0.05  # the white's height left at the fade key (as if it went on closing to 5 %)
 
-    def table(node: str, key: Callable[[float, int, F64, F64], F64]) -> None:
+    def table(node: str, key: Callable[[float, int, F64, F64], F64], floor: float = 0.0) -> None:
+        """Keyforms blend the closed and the open shape; below ``floor`` the shape stops changing."""
         v = b.meshes[node].vertices.astype(np.float64)
         x, y = v[:, 0], v[:, 1]
         out = _zeros(grid, len(v))
         for i, open_ in enumerate(EYE_OPEN_KEYS):
+            o = max(open_, floor)
             for j in range(2):
                 closed = key(0.0, j, x, y)
                 opened = key(1.0, j, x, y)
-                out[i, j, :, 1] = (1.0 - open_) * closed + open_ * opened
+                out[i, j, :, 1] = (1.0 - o) * closed + o * opened
         b.deform(pid, node, out)
 
     def white_key(open_: float, smile: int, x: F64, y: F64) -> F64:
@@ -509,8 +524,12 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
     def lash_key(open_: float, smile: int, x: F64, y: F64) -> F64:
         if open_ == 0.0:
             line = eye.happy_line(x) if smile else eye.closed_line(x)
-            centre = eye.at(eye.lash_centre, x) if eye.lash_centre is not None else eye.at(eye.upper, x)
-            return line + 0.7 * (y - centre) - y
+            if eye.lash_centre is not None:  # follow the lash's own arch out to its ends (flattens it)
+                w = eye.x1 - eye.x0
+                centre = np.polyval(eye.lash_centre, np.clip(x, eye.x0 - 0.05 * w, eye.x1 + 0.05 * w))
+            else:
+                centre = eye.at(eye.upper, x)
+            return line + 1.15 * (y - centre) - y  # a bit thicker: it covers what is left of the white
         if smile:
             return np.full_like(y, 0.08 * eye.height)
         return np.zeros_like(y)
@@ -521,7 +540,7 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
         if node not in b.meshes:
             continue
         if p.value.startswith("eye_white"):
-            table(node, white_key)
+            table(node, white_key, floor=EYE_OPEN_KEYS[1])  # then it fades out (below)
         elif p.value.startswith("lashes"):
             table(node, lash_key)
         elif p.value.startswith("eyelid"):
@@ -529,7 +548,14 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
             op[0, :] = 1.0
             b.channel(pid, node, BindingTarget.OPACITY, op - 1.0)  # rest opacity 1 (shown only when closed)
         elif p.value.startswith("iris") and white not in b.meshes:
-            table(node, white_key)  # no white to clip by: squash the iris itself
+            table(node, white_key, floor=EYE_OPEN_KEYS[1])  # no white to clip by: squash the iris itself
+    # The last 30 % of a blink also fades the white and the iris out, so nothing of them shows around the
+    # lash line when closed (the white keeps some height: collapsing it fully would fold its triangles).
+    fade = np.zeros(grid)
+    fade[0, :] = -1.0
+    for node in (white, f"iris_{side}"):
+        if node in b.meshes:
+            b.channel(pid, node, BindingTarget.OPACITY, fade)
     iris = f"iris_{side}"
     if iris in b.meshes:
         iw, ih = eye.iris_size
@@ -560,8 +586,9 @@ def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face
 
     v = b.meshes["mouth"].vertices.astype(np.float64)
     lower = pm.lower
-    t_open = _zeros((2,), len(v))
-    t_open[1, :, 1] = np.where(lower, open_h * bulge(v[:, 0]), -0.12 * open_h * bulge(v[:, 0]))
+    t_open = _zeros((len(MOUTH_OPEN_KEYS),), len(v))
+    for i, k in enumerate(MOUTH_OPEN_KEYS):
+        t_open[i, :, 1] = k * np.where(lower, open_h * bulge(v[:, 0]), -0.12 * open_h * bulge(v[:, 0]))
     b.deform("ParamMouthOpenY", "mouth", t_open)
     t_form = _zeros((3,), len(v))
     for i, f in enumerate((-1.0, 0.0, 1.0)):
@@ -577,14 +604,16 @@ def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face
     xt = mcx + (iv[:, 0] - icx) * (0.92 * mw / max(ix1 - ix0, 1.0))
     vrel = np.clip((iv[:, 1] - iy0) / max(iy1 - iy0, 1.0), -0.1, 1.1)
     bl = bulge(xt)
-    closed_y = seam - 0.6 + 0.15 * vrel
-    top = seam - 0.12 * open_h * bl - 1.0
-    bottom = seam + open_h * bl + 1.0
-    open_y = top + vrel * (bottom - top)
-    t_int = _zeros((2,), len(iv))
-    t_int[0] = np.stack([xt - iv[:, 0], closed_y - iv[:, 1]], axis=1)
-    t_int[1] = np.stack([xt - iv[:, 0], open_y - iv[:, 1]], axis=1)
+    t_int = _zeros((len(MOUTH_OPEN_KEYS),), len(iv))
+    for i, k in enumerate(MOUTH_OPEN_KEYS):
+        # the opening between the lips at openness k; never thinner than 2 px (no sliver triangles to flip);
+        # at k = 0 it is transparent (opacity below) and hidden under the lip line
+        k_eff = max(k, 0.06)
+        top = seam - 0.12 * open_h * bl * k_eff - 1.0
+        bottom = seam + open_h * bl * k_eff + 1.0
+        t_int[i] = np.stack([xt - iv[:, 0], top + vrel * (bottom - top) - iv[:, 1]], axis=1)
     b.deform("ParamMouthOpenY", "mouth_interior", t_int)
+    b.channel("ParamMouthOpenY", "mouth_interior", BindingTarget.OPACITY, [-1.0, 0.0, 0.0])
     t_iform = _zeros((3,), len(iv))
     for i, f in enumerate((-1.0, 0.0, 1.0)):
         fx, fy = form(xt)

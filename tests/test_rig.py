@@ -1,0 +1,261 @@
+"""Stage 4: the rig, checked by rendering drawn characters whose regions are known."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from avatar_plugin.generator import mesh as M
+from avatar_plugin.generator import rig as R
+from avatar_plugin.generator._testing import CharacterStyle, draw_character, layers_from_full
+from avatar_plugin.generator.types import Part
+from avatar_plugin.puppet.evaluate import evaluate
+from avatar_plugin.puppet.physics import PhysicsState
+from avatar_plugin.puppet.raster import render
+
+
+@pytest.fixture(scope="module")
+def drawn():
+    layers = draw_character(CharacterStyle(size=384))
+    return layers, R.run(M.run(layers)).puppet
+
+
+@pytest.fixture(scope="module")
+def synth_puppet():
+    from avatar_plugin.generator import synth
+
+    ch = synth.make_character(synth.with_size(synth.example_character().spec, 512))
+    layers = layers_from_full(ch.layers, ch.landmarks, (ch.rgba.shape[1], ch.rgba.shape[0]))
+    return layers, R.run(M.run(layers)).puppet
+
+
+def _box(layers, *parts, grow=0.0):
+    boxes = []
+    for p in parts:
+        layer = layers.layers[p]
+        ys, xs = np.nonzero(layer.image[..., 3] > 8)
+        boxes.append((xs.min() + layer.offset[0], ys.min() + layer.offset[1], xs.max() + 1 + layer.offset[0],
+                      ys.max() + 1 + layer.offset[1]))
+    b = np.array(boxes)
+    x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    gx, gy = grow * (x1 - x0), grow * (y1 - y0)
+    return int(x0 - gx), int(y0 - gy), int(np.ceil(x1 + gx)), int(np.ceil(y1 + gy))
+
+
+def _changed(a, b, threshold=12):
+    return np.abs(a.astype(int) - b.astype(int)).max(axis=2) > threshold
+
+
+def _inside(mask, box):
+    x0, y0, x1, y1 = box
+    out = mask.copy()
+    out[max(y0, 0):y1, max(x0, 0):x1] = False
+    return not out.any()
+
+
+def test_rest_pose_reproduces_the_picture(drawn):
+    layers, puppet = drawn
+    img = render(puppet).astype(int)
+    w, h = layers.canvas_size
+    ref = np.zeros((h, w, 4))
+    for p in layers.depth_order:
+        if p is Part.MOUTH_INTERIOR:
+            continue  # hidden at rest: the mouth is closed
+        f = layers.layers[p].full((w, h)).astype(float) / 255.0
+        ref[..., :3] = f[..., :3] * f[..., 3:] + ref[..., :3] * (1 - f[..., 3:])
+        ref[..., 3:] = f[..., 3:] + ref[..., 3:] * (1 - f[..., 3:])
+    ref_rgb = np.divide(ref[..., :3], ref[..., 3:], out=np.zeros_like(ref[..., :3]), where=ref[..., 3:] > 0) * 255
+    solid = (ref[..., 3] > 0.99) & (img[..., 3] > 250)
+    diff = np.abs(img[..., :3] - ref_rgb).max(axis=2)[solid]
+    assert np.mean(diff > 40) < 0.01
+
+
+def test_mouth_open_changes_pixels_only_near_the_mouth_and_darkens_it(drawn):
+    layers, puppet = drawn
+    rest = render(puppet)
+    opened = render(puppet, {"ParamMouthOpenY": 1.0})
+    changed = _changed(rest, opened)
+    assert changed.sum() > 20
+    x0, y0, x1, y1 = _box(layers, Part.MOUTH)
+    mw = x1 - x0  # near = within the mouth's width below it, a third of it around
+    assert _inside(changed, (int(x0 - mw / 3), int(y0 - mw / 3), int(x1 + mw / 3), int(y1 + mw)))
+    region = (slice(y0, y1 + (y1 - y0) * 2), slice(x0, x1))
+    lum = lambda im: im[region][..., :3].astype(float).mean()  # noqa: E731
+    assert lum(opened) < lum(rest) - 5
+
+
+def test_eye_l_closed_hides_the_left_eye_only(drawn):
+    layers, puppet = drawn
+    rest = render(puppet)
+    closed = render(puppet, {"ParamEyeLOpen": 0.0})
+    changed = _changed(rest, closed)
+    eye_box = _box(layers, Part.EYE_WHITE_L, Part.LASHES_L, Part.IRIS_L, grow=0.25)
+    assert changed.sum() > 50 and _inside(changed, eye_box)
+    # the character's left eye is on the image's right
+    assert eye_box[0] > layers.canvas_size[0] / 2
+    x0, y0, x1, y1 = _box(layers, Part.EYE_WHITE_L)
+    crop = closed[y0:y1, x0:x1, :3].astype(int)
+    white = (crop > 235).all(axis=2)
+    iris = np.abs(crop - np.array(CharacterStyle().iris)).max(axis=2) < 30
+    pupil = (crop.max(axis=2) < 50) & (crop[..., 1] > crop[..., 0])  # dark green pupil, not the lash line
+    assert white.sum() == 0 and iris.sum() == 0 and pupil.sum() <= 2
+    # skin shows where the eye was, with a lash line across
+    skin = np.abs(crop - np.array(CharacterStyle().skin)).max(axis=2) < 30
+    assert skin.mean() > 0.5
+    lash = crop.max(axis=2) < 110
+    assert lash.any(axis=0).mean() > 0.6
+
+
+def test_eye_smile_raises_the_lower_lid_and_gaze_moves_the_iris_within_the_white(drawn):
+    layers, puppet = drawn
+    x0, y0, x1, y1 = _box(layers, Part.EYE_WHITE_R)
+    rest = render(puppet)
+    smile = render(puppet, {"ParamEyeRSmile": 1.0})
+    white_rest = (rest[y0:y1, x0:x1, :3] > 235).all(axis=2).sum()
+    white_smile = (smile[y0:y1, x0:x1, :3] > 235).all(axis=2).sum()
+    assert white_smile < 0.9 * white_rest
+    look = evaluate(puppet, {"ParamEyeBallX": 1.0, "ParamEyeBallY": 1.0})
+    base = evaluate(puppet, {})
+    d = look.item("iris_r").vertices.mean(axis=0) - base.item("iris_r").vertices.mean(axis=0)
+    assert d[0] > 1.0 and d[1] < -0.5  # right and up
+    img = render(puppet, {"ParamEyeBallX": 1.0})
+    assert _inside(_changed(rest, img), _box(layers, Part.EYE_WHITE_R, Part.EYE_WHITE_L, grow=0.1))
+
+
+def _centre(dl, part):
+    return dl.item(part).vertices.mean(axis=0)
+
+
+def _width(dl, part):
+    v = dl.item(part).vertices
+    return float(v[:, 0].max() - v[:, 0].min())
+
+
+@pytest.mark.parametrize("which", ["drawn", "synth_puppet"])
+def test_angle_x_turns_toward_image_right_in_faux_3d(which, request):
+    _, puppet = request.getfixturevalue(which)
+    rest, turned = evaluate(puppet, {}), evaluate(puppet, {"ParamAngleX": 30.0})
+    for part in ("eye_white_l", "eye_white_r", "mouth"):
+        assert _centre(turned, part)[0] > _centre(rest, part)[0] + 2.0, part
+    # the image-right eye (character's left) is the far one: narrower
+    assert _width(turned, "eye_white_l") < 0.95 * _width(turned, "eye_white_r")
+    # near side of the face widens, far side narrows (faux 3D, not a slide)
+    face_rest, face_turn = rest.item("face").vertices, turned.item("face").vertices
+    cx = puppet.meta.landmarks.eye_l[0] * 0.5 + puppet.meta.landmarks.eye_r[0] * 0.5
+    near, far = face_rest[:, 0] < cx - 5, face_rest[:, 0] > cx + 5
+    spread = lambda v, m: float(v[m, 0].max() - v[m, 0].min())  # noqa: E731
+    assert spread(face_turn, near) > spread(face_rest, near) * 0.98
+    assert spread(face_turn, far) < spread(face_rest, far) * 0.97
+    # bangs move more than the face, back hair moves the other way (parallax)
+    d_face = _centre(turned, "face")[0] - _centre(rest, "face")[0]
+    assert _centre(turned, "front_hair")[0] - _centre(rest, "front_hair")[0] > d_face
+    assert _centre(turned, "back_hair")[0] - _centre(rest, "back_hair")[0] < 0
+    # and the mirror turn mirrors it
+    left = evaluate(puppet, {"ParamAngleX": -30.0})
+    assert _centre(left, "mouth")[0] < _centre(rest, "mouth")[0] - 2.0
+    assert _width(left, "eye_white_r") < 0.95 * _width(left, "eye_white_l")
+
+
+def test_angle_y_up_and_angle_z_tilt(drawn):
+    _, puppet = drawn
+    rest = evaluate(puppet, {})
+    up = evaluate(puppet, {"ParamAngleY": 30.0})
+    down = evaluate(puppet, {"ParamAngleY": -30.0})
+    for part in ("eye_white_l", "mouth", "brow_r"):
+        assert _centre(up, part)[1] < _centre(rest, part)[1] - 1.0 < _centre(down, part)[1] - 2.0, part
+    tilt = evaluate(puppet, {"ParamAngleZ": 30.0})
+    # + tilts toward the screen's right: the top of the head moves right, the eyes' line slopes
+    assert _centre(tilt, "front_hair")[0] > _centre(rest, "front_hair")[0] + 3.0
+    assert _centre(tilt, "eye_white_l")[1] > _centre(tilt, "eye_white_r")[1] + 2.0
+
+
+def test_brows_cheek_body_breath_move_what_they_should(drawn):
+    layers, puppet = drawn
+    rest = evaluate(puppet, {})
+    assert _centre(evaluate(puppet, {"ParamBrowLY": 1.0}), "brow_l")[1] < _centre(rest, "brow_l")[1] - 1.0
+    assert _centre(evaluate(puppet, {"ParamBrowLY": 1.0}), "brow_r")[1] == pytest.approx(_centre(rest, "brow_r")[1])
+    blush = render(puppet, {"ParamCheek": 1.0}).astype(int) - render(puppet).astype(int)
+    assert (blush[..., 1] < -8).sum() > 50  # pinker (less green) cheeks
+    breath = evaluate(puppet, {"ParamBreath": 1.0})
+    assert _centre(breath, "body")[1] < _centre(rest, "body")[1]
+    assert _centre(breath, "face")[1] < _centre(rest, "face")[1]  # the head rides on the shoulders
+    lean = evaluate(puppet, {"ParamBodyAngleZ": 10.0})
+    assert _centre(lean, "face")[0] > _centre(rest, "face")[0] + 2.0
+    bottom = rest.item("body").vertices[:, 1] > layers.canvas_size[1] - 2
+    assert np.allclose(lean.item("body").vertices[bottom], rest.item("body").vertices[bottom], atol=0.5)
+
+
+def test_hair_bends_from_the_root(drawn):
+    _, puppet = drawn
+    rest, sway = evaluate(puppet, {}), evaluate(puppet, {"ParamHairFront": 1.0, "ParamHairBack": -1.0})
+    v0, v1 = rest.item("front_hair").vertices, sway.item("front_hair").vertices
+    d = v1[:, 0] - v0[:, 0]
+    top = v0[:, 1] < np.percentile(v0[:, 1], 10)
+    tips = v0[:, 1] > np.percentile(v0[:, 1], 90)
+    assert abs(d[top]).max() < 0.5 and d[tips].mean() > 2.0
+    assert (sway.item("back_hair").vertices[:, 0] - rest.item("back_hair").vertices[:, 0]).min() < -2.0
+
+
+def _signed_areas(dl):
+    out = {}
+    for it in dl.items:
+        v = it.vertices.astype(np.float64)[it.triangles]
+        e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
+        out[it.part] = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    return out
+
+
+@pytest.mark.parametrize("which", ["drawn", "synth_puppet"])
+def test_no_triangle_flips_over_a_grid_of_extremes(which, request):
+    _, puppet = request.getfixturevalue(which)
+    rest = _signed_areas(evaluate(puppet, {}))
+    eyes = [(1.0, 0.0), (0.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    grid = itertools.product((-30.0, 30.0), (-30.0, 30.0), (-30.0, 30.0), eyes, (0.0, 1.0), (-1.0, 1.0),
+                             (-1.0, 1.0), ((-10.0, -10.0, 0.0, -1.0), (10.0, 10.0, 1.0, 1.0)))
+    checked = 0
+    for ax, ay, az, (eo, es), mo, mf, hair, (bx, bz, br, gaze) in grid:
+        values = {"ParamAngleX": ax, "ParamAngleY": ay, "ParamAngleZ": az, "ParamEyeLOpen": eo, "ParamEyeROpen": eo,
+                  "ParamEyeLSmile": es, "ParamEyeRSmile": es, "ParamMouthOpenY": mo, "ParamMouthForm": mf,
+                  "ParamHairFront": hair, "ParamHairSide": -hair, "ParamHairBack": hair, "ParamBodyAngleX": bx,
+                  "ParamBodyAngleZ": bz, "ParamBodyAngleY": bx, "ParamBreath": br, "ParamEyeBallX": gaze,
+                  "ParamEyeBallY": gaze, "ParamBrowLY": gaze, "ParamBrowRY": -gaze}
+        posed = _signed_areas(evaluate(puppet, values))
+        for part, a0 in rest.items():
+            flipped = (posed[part] * np.sign(a0)) < -1e-3  # px^2; float32 noise is ~1e-4
+            assert not flipped.any(), f"{part}: {int(flipped.sum())} triangles flip at {values}"
+        checked += 1
+    assert checked == 2 * 2 * 2 * 4 * 2 * 2 * 2 * 2
+
+
+def test_physics_settles_within_two_seconds_after_a_head_turn(drawn):
+    _, puppet = drawn
+    outputs = {o.param for c in puppet.physics for o in c.outputs}
+    assert {"ParamHairFront", "ParamHairSide", "ParamHairBack"} <= outputs
+    state = PhysicsState(puppet)
+    dt = 1 / 60
+    history = []
+    for k in range(int(4.0 / dt)):
+        t = k * dt
+        turn = 30.0 * min(t / 0.4, 1.0)  # the turn stops at t = 0.4 s, the tilt with it
+        values = {"ParamAngleX": turn, "ParamAngleZ": turn, "ParamBodyAngleX": turn / 3}
+        history.append(state.step(values, dt))
+    moved = max(abs(h["ParamHairFront"]) for h in history[: int(1.0 / dt)])
+    assert moved > 0.05  # the hair did swing
+    final = history[-1]
+    for h in history[int(2.4 / dt):]:  # 2 s after the turn stopped
+        for key in outputs:
+            assert abs(h[key] - final[key]) < 0.02, key
+
+
+def test_parameters_are_the_live2d_ids(drawn):
+    _, puppet = drawn
+    axes = set(puppet.axes())
+    for pid in ("ParamAngleX", "ParamAngleY", "ParamAngleZ", "ParamEyeLOpen", "ParamEyeROpen", "ParamEyeLSmile",
+                "ParamEyeRSmile", "ParamEyeBallX", "ParamEyeBallY", "ParamBrowLY", "ParamBrowRY", "ParamMouthOpenY",
+                "ParamMouthForm", "ParamCheek", "ParamBodyAngleX", "ParamBodyAngleY", "ParamBodyAngleZ",
+                "ParamBreath", "ParamHairFront", "ParamHairSide", "ParamHairBack"):
+        assert pid in axes, pid
+    assert puppet.parameter("ParamAngle").grid_shape == (3, 3)
+    assert puppet.meta.landmarks is not None
