@@ -353,3 +353,11 @@ def test_any_reply_parses_or_raises_our_protocol_error(texts: list[str], start: 
         with contextlib.suppress(ProtocolError):  # documented: VTSMessageError / VTSStateError
             c.receive_text(text)
         c.data_to_send()
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=64) | _vts_like().map(str.encode))
+def test_any_datagram_is_a_discovery_or_our_protocol_error(data: bytes) -> None:
+    with contextlib.suppress(ProtocolError):
+        d = parse_discovery(data)
+        assert 1 <= d.port <= 65535

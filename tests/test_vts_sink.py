@@ -256,6 +256,16 @@ async def test_deleted_custom_parameter_is_recreated(tmp_path: Path) -> None:
 
 
 @async_test
+async def test_custom_input_owned_by_another_plugin_is_reported(tmp_path: Path) -> None:
+    async with FakeVTS() as fake:
+        fake.custom["APBreath"] = {"plugin": "Other Plugin", "min": 0, "max": 1, "default": 0, "explanation": ""}
+        sink = VTSSink(options(fake, tmp_path))
+        await running(sink, lambda: wait_for(lambda: "APBreath" in sink.status, what="352 status"))
+        assert "another plugin already created" in sink.status and sink.stats.errors[352] == 1
+        assert fake.custom["APBreath"]["plugin"] == "Other Plugin"
+
+
+@async_test
 async def test_hotkey_bridge(tmp_path: Path) -> None:
     async with FakeVTS() as fake:
         sink = VTSSink(options(fake, tmp_path, hotkeys={"happy": "Smile"}))

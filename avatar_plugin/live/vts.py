@@ -370,6 +370,7 @@ class VTSSink(Sink):
         self._problem_t = 0.0
         self._creating: dict[str, str] = {}  # request id -> custom input name
         self._session_ok = False
+        self._creation_problem = ""  # lasts for the session: shown beside the connected status
         self._recreate = False
         self._hotkey_waiters: dict[str, asyncio.Future[str]] = {}
 
@@ -575,7 +576,8 @@ class VTSSink(Sink):
                     "VTS allows 300 custom inputs in total; delete unused ones in VTS",
             }.get(eid, ev.message)  # type: ignore[call-overload]
             name = self._creating.pop(ev.request_id, "?")
-            self._set_problem(f"VTube Studio could not create the custom input {name} (error {eid}): {text}")
+            self._creation_problem = f"VTube Studio could not create the custom input {name} (error {eid}): {text}"
+            self._set_problem(self._creation_problem)
             created = self._created.get(name)
             if created is not None and not created.done():
                 created.set_result(False)
@@ -604,6 +606,7 @@ class VTSSink(Sink):
 
     async def _create_parameters(self) -> None:
         params = self.options.mapping.custom_parameters()
+        self._creation_problem = ""
         if not params:
             return
         loop = asyncio.get_running_loop()
@@ -625,6 +628,8 @@ class VTSSink(Sink):
         n_inputs = len(o.mapping.entries)
         self._status(f"connected to VTube Studio at {o.url}: sending {n_inputs} inputs at {o.rate_hz:g} Hz "
                      f"(mode {o.mode})")
+        if self._creation_problem:
+            self._status(f"{self.status}; but {self._creation_problem}")
         ok_status = self.status
         self._session_ok = True
         next_t = self._clock()
