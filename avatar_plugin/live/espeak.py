@@ -32,6 +32,7 @@ _INIT_PHONEME_EVENTS = 0x0001
 _INIT_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_PHONEMES_FLAG = 0x100  # espeakPHONEMES: [[...]] in the text is phoneme mnemonics
 _EVENT_LIST_TERMINATED = 0
 _EVENT_PHONEME = 7
 _PARAM_RATE = 1
@@ -147,7 +148,8 @@ class _Engine:
             lib.espeak_SetParameter(_PARAM_VOLUME, 100, 0)
             self._chunks, self._events = [], []
             data = text.encode("utf-8") + b"\0"
-            err = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            err = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _PHONEMES_FLAG, None,
+                                   None)
             lib.espeak_Synchronize()
             if err != 0:
                 raise DeviceError(f"espeak-ng could not synthesize {text[:40]!r} (error {err})")
@@ -172,7 +174,8 @@ def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50) -
     """Speak ``text`` with espeak-ng; returns the audio and espeak-ng's phoneme timings.
 
     ``voice``: an espeak-ng voice name (``en``, ``en-us``, ``en+f3`` for a variant, ``es``, ...);
-    ``rate``: words per minute (80..450); ``pitch``: 0..99.
+    ``rate``: words per minute (80..450); ``pitch``: 0..99. Phoneme mnemonics in double brackets are
+    spoken as such: ``"[[A:A:A:]]"`` is a long "ah".
     """
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"text {text!r}: expected a non-empty string to speak")

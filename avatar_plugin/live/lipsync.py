@@ -258,7 +258,7 @@ class LoudnessGate:
 
     The floor falls to quieter levels with a 50 ms time constant and rises by at most ``floor_rise_db_s``;
     the peak rises at once and decays by ``peak_decay_db_s``; the peak stays at least ``min_range_db`` above
-    the floor. Loudness is 0 below ``floor + gate_db`` and 1 at ``peak - headroom_db``.
+    the floor. A steady sound is taken for room noise after about 10-15 s (a held vowel closes slowly). Loudness is 0 below ``floor + gate_db`` and 1 at ``peak - headroom_db``.
     """
 
     def __init__(self, floor_db: float = -65.0, peak_db: float = -20.0, gate_db: float = 10.0,
@@ -419,7 +419,7 @@ def analyze(samples: object, sample_rate: int, fps: float = 60.0, options: LipSy
     voiced = level[level > -100]
     floor = float(np.percentile(voiced, 5)) if len(voiced) else -65.0
     peak = float(np.percentile(voiced, 99)) if len(voiced) else -20.0
-    gate = LoudnessGate(floor_db=max(floor, -72.0), peak_db=peak, gate_db=opts.gate_db,
+    gate = LoudnessGate(floor_db=max(min(floor, peak - 30.0), -72.0), peak_db=peak, gate_db=opts.gate_db,
                         headroom_db=opts.headroom_db)
     times = [(k + 1) * HOP_S for k in range(len(level))]
     hop_frames = _State(opts, gate).run(times, level, mfcc)

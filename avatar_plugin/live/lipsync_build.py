@@ -75,7 +75,7 @@ def build_default_templates() -> VowelTemplates:
                     sp = synthesize(text, voice=lang + variant, pitch=pitch)
                     for k, v in frame_examples(sp.samples, sp.sample_rate, sp.phonemes).items():
                         examples.setdefault(k, []).extend(v)
-    return build_templates(examples, per_class=12, temperature=2.0,
+    return build_templates(examples, per_class=12, temperature=0.1,
                            source="espeak-ng es/it/ja/en-us, variants " + ",".join(v or "default"
                                                                                   for v in VOICE_VARIANTS))
 
