@@ -70,7 +70,7 @@ def test_audio_analysis_opens_on_vowels_and_closes_on_silence_and_bilabials(spee
     assert _agreement(_truth(speech), track.open) >= 0.8  # a sentence full of b, p, m (benchmark: 93%)
     assert track.open[:2].max() < OPEN_THRESHOLD and track.open[-2:].max() < OPEN_THRESHOLD
     assert 0.5 < track.open.max() <= 1.0
-    assert -1 <= track.form.min() and track.form.max() <= 1
+    assert track.form.min() >= -1 and track.form.max() <= 1
     assert track.vowels.min() >= 0 and track.vowels.max() <= 1
 
 

@@ -258,7 +258,8 @@ class LoudnessGate:
 
     The floor falls to quieter levels with a 50 ms time constant and rises by at most ``floor_rise_db_s``;
     the peak rises at once and decays by ``peak_decay_db_s``; the peak stays at least ``min_range_db`` above
-    the floor. A steady sound is taken for room noise after about 10-15 s (a held vowel closes slowly). Loudness is 0 below ``floor + gate_db`` and 1 at ``peak - headroom_db``.
+    the floor. A steady sound is taken for room noise after about 10-15 s (a held vowel closes slowly).
+    Loudness is 0 below ``floor + gate_db`` and 1 at ``peak - headroom_db``.
     """
 
     def __init__(self, floor_db: float = -65.0, peak_db: float = -20.0, gate_db: float = 10.0,
