@@ -219,6 +219,7 @@ async def test_deny_revoke_api_off_and_other_plugin_show_what_to_do(tmp_path: Pa
             await asyncio.sleep(0.3)
             assert len(fake.token_requests) == 2 and fake.connections == 1  # same connection, one new popup
             assert 8 not in dict(fake.errors_sent).values()
+            assert sink.status.startswith("connected to VTube Studio")
 
         await running(sink, revoke)
 

@@ -638,6 +638,7 @@ class VTSSink(Sink):
             if not self._authenticated.is_set():  # revoked and re-requested: wait, then recreate our inputs
                 await self._authenticated.wait()
                 self._recreate = True
+                self._status(ok_status)
                 next_t = self._clock()
             now = self._clock()
             if self._recreate:
