@@ -137,8 +137,10 @@ def run(n: int, seed: int) -> int:
         c, e = amodal[f"{name}_cover"], amodal[f"{name}_err"]
         if c:
             print(f"| {name} | {100 * np.mean(c):.1f}% | {np.mean(e):.1f} |")
-    print(f"\nmean time per character: segment {np.mean(times['segment']):.2f} s, complete "
-          f"{np.mean(times['complete']):.2f} s")
+    print(
+        f"\nmean time per character: segment {np.mean(times['segment']):.2f} s, complete "
+        f"{np.mean(times['complete']):.2f} s"
+    )
     # the 1024 x 1024 timing
     char = make_character(random_spec(seed + 10_000, size=1024))
     src = source_from_array(char.rgba, "timing-1024")
@@ -151,8 +153,9 @@ def run(n: int, seed: int) -> int:
         t2 = time.perf_counter()
         ts.append((t1 - t0, t2 - t1))
     best = min(ts, key=sum)
-    print(f"1024x1024 (best of 3): segment {best[0]:.2f} s + complete {best[1]:.2f} s = {sum(best):.2f} s "
-          "(target <= 5 s)")
+    print(
+        f"1024x1024 (best of 3): segment {best[0]:.2f} s + complete {best[1]:.2f} s = {sum(best):.2f} s (target <= 5 s)"
+    )
     if failures:
         print("\nfailures:\n" + "\n".join(failures))
     return 0

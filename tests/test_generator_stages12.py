@@ -101,7 +101,7 @@ def test_layers_keep_visible_pixels_and_complete_hidden_ones(results):
 
 
 def test_recomposed_layers_reproduce_the_picture(results):
-    char, pm, layers = results[0]
+    _char, pm, layers = results[0]
     W, H = layers.canvas_size
     # visible pixels of each layer pasted in depth order = the picture
     out = np.zeros((H, W, 3), np.uint8)
@@ -225,7 +225,12 @@ def test_layered_psd_skips_stages_1_and_2(tmp_path):
     p = _psd(tmp_path, ["Back hair", "Face skin", "eye white L", "eye white R", "mouth", "bangs", "mystery"])
     layers = read_layered_psd(p)
     assert set(layers.layers) == {
-        Part.BACK_HAIR, Part.FACE, Part.EYE_WHITE_L, Part.EYE_WHITE_R, Part.MOUTH, Part.FRONT_HAIR
+        Part.BACK_HAIR,
+        Part.FACE,
+        Part.EYE_WHITE_L,
+        Part.EYE_WHITE_R,
+        Part.MOUTH,
+        Part.FRONT_HAIR,
     }
     assert any("mystery" in w for w in layers.warnings)
     assert layers.landmarks.eye_l[0] > layers.landmarks.eye_r[0]

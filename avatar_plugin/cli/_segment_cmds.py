@@ -98,9 +98,7 @@ def write_outputs(out: Path, layers: Layers, masks: PartMasks | None) -> None:
     for old in (out / "layers").glob("*.png"):
         old.unlink()
     for i, part in enumerate(layers.depth_order):
-        Image.fromarray(layers.layers[part].full(layers.canvas_size)).save(
-            out / "layers" / f"{i:02d}_{part.value}.png"
-        )
+        Image.fromarray(layers.layers[part].full(layers.canvas_size)).save(out / "layers" / f"{i:02d}_{part.value}.png")
     lm = layers.landmarks
     fb = lm.face_box
     (out / "landmarks.json").write_text(

@@ -75,7 +75,7 @@ def _union(pm: PartMasks, parts: tuple[Part, ...]) -> Mask:
 def _lines(rgb: NDArray[np.uint8], fw: float) -> Mask:
     L = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
     blur = cv2.GaussianBlur(L, (0, 0), max(1.5, fw / 70.0))
-    return np.asarray(L < blur - 12.0, dtype=bool)
+    return np.asarray(blur - 12.0 > L, dtype=bool)
 
 
 def _crop_layer(part: Part, rgba: NDArray[np.uint8], visible: Mask) -> Layer | None:
@@ -114,8 +114,18 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
     hair_all = _union(pm, HAIR_PARTS)
     face_feats = _union(
         pm,
-        (Part.EYE_WHITE_L, Part.EYE_WHITE_R, Part.IRIS_L, Part.IRIS_R, Part.LASHES_L, Part.LASHES_R,
-         Part.BROW_L, Part.BROW_R, Part.MOUTH, Part.MOUTH_INTERIOR),
+        (
+            Part.EYE_WHITE_L,
+            Part.EYE_WHITE_R,
+            Part.IRIS_L,
+            Part.IRIS_R,
+            Part.LASHES_L,
+            Part.LASHES_R,
+            Part.BROW_L,
+            Part.BROW_R,
+            Part.MOUTH,
+            Part.MOUTH_INTERIOR,
+        ),
     )
     shapes: dict[Part, Mask] = {}
     eyelids: dict[Part, NDArray[np.uint8]] = {}
@@ -301,7 +311,12 @@ def _paint(inpainter: Inpainter, rgb: NDArray[np.uint8], hole: Mask, src: Mask) 
 
 
 def _eyelid(
-    pm: PartMasks, side: str, opening: Mask, lash: Mask | None, fw: float, shapes: dict[Part, Mask],
+    pm: PartMasks,
+    side: str,
+    opening: Mask,
+    lash: Mask | None,
+    fw: float,
+    shapes: dict[Part, Mask],
     eyelids: dict[Part, NDArray[np.uint8]],
 ) -> None:
     """A closed lid: skin over the eye opening with the lash line drawn as a gentle downward curve."""

@@ -235,7 +235,7 @@ def _skin_heuristic(image: SourceImage) -> DetectedFace | None:
     skin[int(top + 0.6 * (bot - top)) :] = False
     k = max(3, int(min(rgb.shape[:2]) / 100) | 1)
     skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
-    n, labels, stats, cents = cv2.connectedComponentsWithStats(skin, connectivity=8)
+    n, _labels, stats, _cents = cv2.connectedComponentsWithStats(skin, connectivity=8)
     if n <= 1:
         return None
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -435,15 +435,8 @@ def find_landmarks(
             big = max(f.landmarks.face_width for f in strong)
             similar = [f for f in strong if f.landmarks.face_width >= 0.6 * big]
             if len(similar) >= 2:
-                where = "; ".join(
-                    "x={:.0f},y={:.0f},w={:.0f},h={:.0f}".format(
-                        f.landmarks.face_box[0],
-                        f.landmarks.face_box[1],
-                        f.landmarks.face_width,
-                        f.landmarks.face_box[3] - f.landmarks.face_box[1],
-                    )
-                    for f in similar
-                )
+                boxes = [f.landmarks.face_box for f in similar]
+                where = "; ".join(f"x={b[0]:.0f},y={b[1]:.0f},w={b[2] - b[0]:.0f},h={b[3] - b[1]:.0f}" for b in boxes)
                 raise ImageInputError(
                     f"{image.path}: found {len(similar)} faces ({where}); the generator makes one puppet from one "
                     "character: crop the picture to one character, or pass --face-box X,Y,W,H to choose one"

@@ -85,9 +85,7 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
     if p.is_dir():
         raise _err(name, "is a folder, not a picture", "pass a PNG, JPEG or WebP file")
     if p.suffix.lower() == ".psd":
-        raise _err(
-            name, "is a layered PSD", "use avatar_plugin.generator.psd_input (the generate command does this)"
-        )
+        raise _err(name, "is a layered PSD", "use avatar_plugin.generator.psd_input (the generate command does this)")
     depth = _png_bit_depth(p)
     if depth is not None and depth > 8:
         raise _err(
@@ -119,9 +117,7 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
                 "downscale it",
             )
         if max(w, h) > MAX_LONG_SIDE:
-            raise _err(
-                name, f"is {w}x{h}", f"expected at most {MAX_LONG_SIDE} px on the long side; downscale it"
-            )
+            raise _err(name, f"is {w}x{h}", f"expected at most {MAX_LONG_SIDE} px on the long side; downscale it")
         if min(w, h) < MIN_SIDE:
             raise _err(
                 name,
@@ -136,9 +132,7 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
             )
         mode = im.mode
         if mode == "CMYK":
-            raise _err(
-                name, "is a CMYK picture", "expected RGB or RGBA; convert it to RGB (sRGB) and save as PNG"
-            )
+            raise _err(name, "is a CMYK picture", "expected RGB or RGBA; convert it to RGB (sRGB) and save as PNG")
         if mode in ("I", "I;16", "I;16B", "I;16L", "F"):
             raise _err(
                 name,
@@ -146,15 +140,11 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
                 "expected 8 bits per channel; re-save it as 8-bit RGB",
             )
         if mode not in _ACCEPTED_MODES:
-            raise _err(
-                name, f"has an unsupported colour mode {mode!r}", "convert it to RGB or RGBA and save as PNG"
-            )
+            raise _err(name, f"has an unsupported colour mode {mode!r}", "convert it to RGB or RGBA and save as PNG")
         try:
             im.load()
         except OSError as exc:
-            raise _err(
-                name, f"is truncated or corrupt ({exc})", "re-export or re-download the picture"
-            ) from None
+            raise _err(name, f"is truncated or corrupt ({exc})", "re-export or re-download the picture") from None
         if mode == "P" and "transparency" in im.info:
             im = im.convert("RGBA")
         if mode in ("L", "LA") or _is_grayscale(im):
@@ -211,7 +201,7 @@ def cut_out_foreground(rgb: NDArray[np.uint8], path: str, options: LoadOptions) 
         from avatar_plugin.generator.backends.matting import isnet_foreground
 
         return isnet_foreground(rgb, options.foreground_model)
-    h, w = rgb.shape[:2]
+    _h, _w = rgb.shape[:2]
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
     med = np.median(border, axis=0)
@@ -219,7 +209,7 @@ def cut_out_foreground(rgb: NDArray[np.uint8], path: str, options: LoadOptions) 
     plain = float(np.mean(dist_border < 12.0)) > 0.9
     if plain:
         near = np.linalg.norm(lab - med, axis=2) < 14.0
-        n, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=4)
+        _n, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=4)
         # seeds: the top edge and the upper sides (a bust is cut by the bottom edge, often by the lower sides)
         upper = int(0.6 * labels.shape[0])
         touching = np.unique(np.concatenate([labels[0], labels[:upper, 0], labels[:upper, -1]]))

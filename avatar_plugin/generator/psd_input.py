@@ -114,8 +114,9 @@ def read_layered_psd(path: str | Path) -> Layers:
         layers[part] = Layer(part, np.ascontiguousarray(canvas[y0:y1, x0:x1]), (int(x0), int(y0)), a[y0:y1, x0:x1])
     lm = _landmarks(layers, (W, H))
     order = tuple(p for p in DEFAULT_DEPTH_ORDER if p in layers)
-    return Layers(canvas_size=(W, H), layers=layers, depth_order=order, landmarks=lm, source_path=name,
-                  warnings=tuple(warnings))
+    return Layers(
+        canvas_size=(W, H), layers=layers, depth_order=order, landmarks=lm, source_path=name, warnings=tuple(warnings)
+    )
 
 
 def _parents(layer: object) -> list:

@@ -79,7 +79,7 @@ def _largest(m: Mask) -> Mask:
 
 
 def _components_touching(m: Mask, seed: Mask, connectivity: int = 8) -> Mask:
-    n, labels = cv2.connectedComponents(m.astype(np.uint8), connectivity=connectivity)
+    _n, labels = cv2.connectedComponents(m.astype(np.uint8), connectivity=connectivity)
     ids = np.unique(labels[seed & m])
     ids = ids[ids > 0]
     return np.isin(labels, ids)
@@ -179,9 +179,7 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
         colors["hair_shadow"] = _lab_to_rgb(hair_centres[np.argmin(hair_centres[:, 0])])
     colors.update(fcolors)
     order = tuple(p for p in DEFAULT_DEPTH_ORDER if p in masks)
-    return PartMasks(
-        image=image, masks=masks, depth_order=order, landmarks=lm, colors=colors, warnings=tuple(warnings)
-    )
+    return PartMasks(image=image, masks=masks, depth_order=order, landmarks=lm, colors=colors, warnings=tuple(warnings))
 
 
 _ID: dict[Part, int] = {p: i + 1 for i, p in enumerate(DEFAULT_DEPTH_ORDER)}
@@ -216,12 +214,12 @@ def _line_map(lab: NDArray[np.float32], fg: Mask, fw: float) -> Mask:
     L = lab[..., 0]
     sigma = max(1.5, fw / 70.0)
     blur = cv2.GaussianBlur(L, (0, 0), sigma)
-    line = (L < blur - 6.0) | (L < 22.0)
+    line = (blur - 6.0 > L) | (L < 22.0)
     return line & fg
 
 
 def _sample_hair(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab: NDArray[np.float32]):
-    H, W = fg.shape
+    _H, W = fg.shape
     y0, y1 = int(max(0, g.face_top - 0.3 * g.fw)), int(max(0, g.eye_y - 0.3 * g.fw))
     x0, x1 = int(max(0, g.cx - 0.45 * g.fw)), int(min(W, g.cx + 0.45 * g.fw))
     band = lab[y0:y1, x0:x1].reshape(-1, 3)
@@ -343,7 +341,7 @@ def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Ge
     in_front_zone = hull | template | (neck | (np.abs(xx - g.cx) < 0.2 * fw) & (yy > g.chin_y))
     # over the body: body pixels further out in the same row (the hair lies on the chest/shoulders)
     body = fg & ~hair & ~face & ~neck
-    H, W = fg.shape
+    _H, W = fg.shape
     cols = np.arange(W)[None, :]
     has_body = body.any(axis=1)
     bl = np.where(has_body, np.argmax(body, axis=1), W)[:, None]
@@ -386,7 +384,7 @@ def _face_features(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab, labels
         res = _eye_parts(crop, fg[y0:y1, x0:x1], (ex - x0, ey - y0), fw, skin_lab)
         if res is None:
             continue
-        white, iris, lash, brow = res
+        white, iris, lash, _brow_unused = res
         for part, m in (
             (Part.EYE_WHITE_L if side == "l" else Part.EYE_WHITE_R, white),
             (Part.IRIS_L if side == "l" else Part.IRIS_R, iris),
@@ -509,10 +507,10 @@ def _brow(crop: NDArray[np.float32], zone: Mask, c: tuple[float, float], fw: flo
     d_skin = _de(crop, skin_lab, 0.5)
     cand = (d_skin > 14.0) & zone
     n, comp, stats, cents = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
-    h, w = crop.shape[:2]
+    _h, _w = crop.shape[:2]
     best, best_s = -1, -1.0
     for i in range(1, n):
-        x, y, bw, bh, area = stats[i]
+        _x, y, bw, bh, area = stats[i]
         if area < (0.02 * fw) ** 2 or bw < 0.08 * fw or bw < 1.8 * bh:
             continue
         if y == 0 and bw > 0.32 * fw:
@@ -527,7 +525,7 @@ def _brow(crop: NDArray[np.float32], zone: Mask, c: tuple[float, float], fw: flo
 
 
 def _mouth_parts(crop: NDArray[np.float32], c: tuple[float, float], fw: float, skin_lab):
-    h, w = crop.shape[:2]
+    _h, _w = crop.shape[:2]
     dL = skin_lab[0] - crop[..., 0]
     d_skin = _de(crop, skin_lab, 0.5)
     cand = (dL > 14) | ((d_skin > 16) & (crop[..., 1] > skin_lab[1] + 6))
@@ -537,7 +535,7 @@ def _mouth_parts(crop: NDArray[np.float32], c: tuple[float, float], fw: float, s
     for i in range(1, n):
         if stats[i, cv2.CC_STAT_AREA] < max(3, (0.008 * fw) ** 2):
             continue
-        x, y, bw, bh, _ = stats[i]
+        _x, _y, bw, bh, _ = stats[i]
         if bw > 0.28 * fw:
             continue
         dx = max(0.0, abs(cents[i][0] - c[0]) - bw / 2)

@@ -161,9 +161,7 @@ class _Layer:
         if alpha:
             cv2.fillPoly(self.alpha, pts, 255, cv2.LINE_AA, shift=_SHIFT)
 
-    def stroke(
-        self, poly: NDArray[np.float64], color: Color, width: float, closed: bool, alpha: bool = True
-    ) -> None:
+    def stroke(self, poly: NDArray[np.float64], color: Color, width: float, closed: bool, alpha: bool = True) -> None:
         pts = [np.round(poly * _ONE).astype(np.int32)]
         t = max(1, round(width))
         cv2.polylines(self.rgb, pts, closed, color, t, cv2.LINE_AA, shift=_SHIFT)
@@ -301,9 +299,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     # ---- face (skin, nose, blush, lower lid strokes)
     face = _Layer(H, W, skin)
     t = np.radians(np.linspace(0, 180, 50))
-    lower = np.stack(
-        [cx + 0.5 * fw * np.cos(t) * (1 - 0.3 * np.sin(t) ** 2), cy + 0.62 * fw * np.sin(t) ** 1.3], 1
-    )
+    lower = np.stack([cx + 0.5 * fw * np.cos(t) * (1 - 0.3 * np.sin(t) ** 2), cy + 0.62 * fw * np.sin(t) ** 1.3], 1)
     upper = _ellipse(cx, cy, 0.5 * fw, 0.55 * fw, 180, 360, 50)
     face_poly = np.concatenate([lower, upper])
     face.fill(face_poly)
@@ -324,9 +320,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
             _mix(skin, (255, 140, 150), 0.35),
             alpha=False,
         )
-    face.stroke(
-        np.array([[cx + 0.01 * fw, cy + 0.22 * fw], [cx - 0.008 * fw, cy + 0.245 * fw]]), skin_line, lw, False
-    )
+    face.stroke(np.array([[cx + 0.01 * fw, cy + 0.22 * fw], [cx - 0.008 * fw, cy + 0.245 * fw]]), skin_line, lw, False)
     L[Part.FACE] = face
 
     # ---- eyes
@@ -337,18 +331,12 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
         out = 1.0 if side == "l" else -1.0  # outward direction in x
         inner_x, outer_x = ex - out * eye_w / 2, ex + out * eye_w / 2
         up = _ellipse(0, 0, 1, 1, 180, 360, 30)
-        up_pts = np.stack(
-            [ex + up[:, 0] * eye_w / 2, ey - eye_h * 0.5 + (up[:, 1] + 1) * eye_h * 0.15 - 0.0], 1
-        )
+        up_pts = np.stack([ex + up[:, 0] * eye_w / 2, ey - eye_h * 0.5 + (up[:, 1] + 1) * eye_h * 0.15 - 0.0], 1)
         up_pts[:, 1] = (
-            ey
-            - eye_h * 0.5 * np.sqrt(np.clip(1 - ((up_pts[:, 0] - ex) / (eye_w / 2)) ** 2, 0, 1))
-            - eye_h * 0.05
+            ey - eye_h * 0.5 * np.sqrt(np.clip(1 - ((up_pts[:, 0] - ex) / (eye_w / 2)) ** 2, 0, 1)) - eye_h * 0.05
         )
-        low = np.linspace(outer_x, inner_x, 30) if out > 0 else np.linspace(outer_x, inner_x, 30)
-        low_pts = np.stack(
-            [low, ey + eye_h * 0.5 * np.sqrt(np.clip(1 - ((low - ex) / (eye_w / 2)) ** 2, 0, 1))], 1
-        )
+        low = np.linspace(outer_x, inner_x, 30)
+        low_pts = np.stack([low, ey + eye_h * 0.5 * np.sqrt(np.clip(1 - ((low - ex) / (eye_w / 2)) ** 2, 0, 1))], 1)
         white_poly = np.concatenate([up_pts, np.array(sorted(low_pts.tolist(), key=lambda p: -p[0]))])
         ew = _Layer(H, W, (250, 250, 255))
         ew.fill(white_poly)
@@ -409,9 +397,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
             ]
         )
         interior.fill(m_poly)
-        interior.fill(
-            _ellipse(cx, mouth_y + mh * 0.5, mouth_w * 0.28, mh * 0.3), (225, 110, 120), alpha=False
-        )
+        interior.fill(_ellipse(cx, mouth_y + mh * 0.5, mouth_w * 0.28, mh * 0.3), (225, 110, 120), alpha=False)
         L[Part.MOUTH_INTERIOR] = interior
         mouth.stroke(m_poly, _shade(skin_line, 0.9), lw * 1.3, True)
         mouth_center = (cx, mouth_y + mh * 0.2)

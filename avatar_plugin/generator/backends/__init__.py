@@ -46,7 +46,9 @@ def push_pull_fill(rgb: NDArray[np.uint8], source: NDArray[np.bool_]) -> NDArray
     while max(pyr[-1][1].shape) > 1:
         pc, pa = pyr[-1]
         size = (max(1, (pc.shape[1] + 1) // 2), max(1, (pc.shape[0] + 1) // 2))
-        pyr.append((cv2.resize(pc, size, interpolation=cv2.INTER_AREA), cv2.resize(pa, size, interpolation=cv2.INTER_AREA)))
+        pyr.append(
+            (cv2.resize(pc, size, interpolation=cv2.INTER_AREA), cv2.resize(pa, size, interpolation=cv2.INTER_AREA))
+        )
     pc, pa = pyr[-1]
     cur = (pc.reshape(1, 1, 3) / max(float(pa.reshape(-1)[0]), 1e-6)).astype(np.float32)
     for pc, pa in reversed(pyr[:-1]):
@@ -74,9 +76,7 @@ class ClassicalInpainter:
 
     name = "classical"
 
-    def inpaint(
-        self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], source: NDArray[np.bool_]
-    ) -> NDArray[np.uint8]:
+    def inpaint(self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], source: NDArray[np.bool_]) -> NDArray[np.uint8]:
         if not hole.any() or not source.any():
             return rgb.copy()
         near = _nearest_fill(rgb, hole, source)

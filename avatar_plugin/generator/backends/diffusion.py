@@ -22,8 +22,9 @@ PROMPT = "anime illustration, flat cel shading, clean colours"
 class DiffusersInpainter:
     name = "sd"
 
-    def __init__(self, model_path: str | Path | None = None, device: str | None = None, pipe: Any = None,
-                 steps: int = 20) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, device: str | None = None, pipe: Any = None, steps: int = 20
+    ) -> None:
         try:
             import torch
         except ImportError:
@@ -40,9 +41,7 @@ class DiffusersInpainter:
             pipe = StableDiffusionInpaintPipeline.from_pretrained(str(model_path), local_files_only=True)
         self._pipe = pipe.to(self._device)
 
-    def inpaint(
-        self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], source: NDArray[np.bool_]
-    ) -> NDArray[np.uint8]:
+    def inpaint(self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], source: NDArray[np.bool_]) -> NDArray[np.uint8]:
         import torch
         from PIL import Image
 
@@ -61,8 +60,14 @@ class DiffusersInpainter:
         mask = Image.fromarray((hole[y0:y1, x0:x1] * 255).astype(np.uint8)).resize((S, S))
         gen = torch.Generator(device="cpu").manual_seed(0)
         res = self._pipe(
-            prompt=PROMPT, image=img, mask_image=mask, height=S, width=S, num_inference_steps=self._steps,
-            generator=gen, output_type="np",
+            prompt=PROMPT,
+            image=img,
+            mask_image=mask,
+            height=S,
+            width=S,
+            num_inference_steps=self._steps,
+            generator=gen,
+            output_type="np",
         ).images[0]
         y = (np.clip(np.asarray(res, np.float32), 0, 1) * 255).astype(np.uint8)
         y = np.asarray(Image.fromarray(y).resize((w, h)))

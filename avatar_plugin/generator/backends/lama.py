@@ -34,15 +34,11 @@ class LamaOnnxInpainter:
             raise ConfigError(f"LaMa model {model_path!r}: onnxruntime cannot load it ({exc})") from None
         inputs = {i.name: i for i in self._sess.get_inputs()}
         if set(inputs) != {"image", "mask"}:
-            raise ConfigError(
-                f"LaMa model {model_path!r}: inputs are {sorted(inputs)}; expected 'image' and 'mask'"
-            )
+            raise ConfigError(f"LaMa model {model_path!r}: inputs are {sorted(inputs)}; expected 'image' and 'mask'")
         shape = inputs["image"].shape
         self._size = shape[2] if isinstance(shape[2], int) and shape[2] == shape[3] else None
 
-    def inpaint(
-        self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], source: NDArray[np.bool_]
-    ) -> NDArray[np.uint8]:
+    def inpaint(self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], source: NDArray[np.bool_]) -> NDArray[np.uint8]:
         from avatar_plugin.generator.backends import ClassicalInpainter
 
         if not hole.any():
