@@ -96,7 +96,7 @@ def _png_premultiplied(image: np.ndarray) -> bytes:
     rgba = image.copy()
     rgba[..., :3] = ((image[..., :3].astype(np.uint16) * image[..., 3:4] + 127) // 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=3)
+    Image.fromarray(rgba).save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
 
 

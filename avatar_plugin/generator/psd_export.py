@@ -79,7 +79,7 @@ def write_psd(layers: Layers, path: str | Path, extras: dict[str, ExtraLayer] | 
             clipped, x, y = _clip(img, x, y, w, h)
             if clipped is None:
                 continue
-            pixel = psd.create_pixel_layer(Image.fromarray(np.ascontiguousarray(clipped), "RGBA"), name=name,
+            pixel = psd.create_pixel_layer(Image.fromarray(np.ascontiguousarray(clipped)), name=name,
                                            top=y, left=x, compression=Compression.ZIP)
             if hidden:
                 pixel.visible = False
