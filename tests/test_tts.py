@@ -87,7 +87,7 @@ def test_speak_over_websocket_moves_the_mouth_and_reports_events(sample_dir: Pat
             assert (await bot.events())["type"] == "speech_started"
             with pytest.raises(ProtocolError, match="not valid base64"):
                 await bot.request({"type": "speak", "audio": "%%%"})
-            with pytest.raises(ProtocolError, match="truncated|no 'data'|not a readable"):
+            with pytest.raises(ProtocolError, match=r"truncated|no 'data'|not a readable"):
                 await bot.request({"type": "speak", "audio": base64.b64encode(wav[:40]).decode()})
             with pytest.raises(ProtocolError, match="unknown field"):
                 await bot.request({"type": "speak", "audio": "UklGRg==", "volume": 3})
@@ -264,7 +264,7 @@ def test_illegal_moves_raise_with_state_and_event(hello) -> None:
     q.playback_started(u.id, 0.5)
     with pytest.raises(ProtocolError, match="is playing; cannot start"):
         u.move("start")
-    with pytest.raises(ProtocolError, match="speech_start|after speech_end"):
+    with pytest.raises(ProtocolError, match=r"speech_start|after speech_end"):
         u.feed(b"\x00\x00")
 
 
