@@ -56,9 +56,10 @@ SERVER = ConfigSection("server", "HTTP + WebSocket server (renderer /, /studio, 
     ConfigKey("allowed_origins", list, [], "extra browser origins allowed to open /ws and /api, "
               "e.g. [\"http://localhost:3000\"]", item_type=str),
     ConfigKey("max_clients", int, 32, "most simultaneous /ws + /api WebSocket clients", min=1, max=1024),
-    ConfigKey("max_message_bytes", int, 65536, "largest /api JSON message or POST body", min=1024,
+    ConfigKey("max_message_bytes", int, 8 * 1024 * 1024, "largest /api JSON message or POST body (a speak "
+              "message carries a base64 WAV: 8 MiB is about 60 s of 22 kHz speech)", min=1024,
               max=16 * 1024 * 1024),
-    ConfigKey("max_binary_bytes", int, 1048576, "largest binary /api frame or non-JSON POST body (audio)",
+    ConfigKey("max_binary_bytes", int, 8 * 1024 * 1024, "largest binary /api frame or non-JSON POST body (audio)",
               min=1024, max=256 * 1024 * 1024),
 ))
 
