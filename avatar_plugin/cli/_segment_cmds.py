@@ -51,7 +51,7 @@ PART_COLORS: dict[Part, tuple[int, int, int]] = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "segment",
         help="split a picture into complete part layers (generator stages 1-2) and write debug images",
@@ -146,7 +146,7 @@ def contact_sheet(layers: Layers, masks: PartMasks | None, tile: int = 512) -> N
             comp[..., 3] = np.maximum(comp[..., 3], im[..., 3])
             part_masks[p] = im[..., 3] > 127
         src = comp
-    base = _over(cv2.resize(src, (tw, th), interpolation=cv2.INTER_AREA), _checker(th, tw))
+    base = _over(cv2.resize(src, (tw, th), interpolation=cv2.INTER_AREA), _checker(th, tw))  # type: ignore[arg-type]
     tinted = base.astype(np.float32).copy()
     outline = np.zeros((th, tw, 3), np.uint8)
     edge_mask = np.zeros((th, tw), bool)
@@ -184,7 +184,7 @@ def contact_sheet(layers: Layers, masks: PartMasks | None, tile: int = 512) -> N
     sw, sh = max(1, round(W * ss)), max(1, round(H * ss))
     tiles = []
     for p in layers.depth_order:
-        im = cv2.resize(layers.layers[p].full((W, H)), (sw, sh), interpolation=cv2.INTER_AREA)
+        im = cv2.resize(layers.layers[p].full((W, H)), (sw, sh), interpolation=cv2.INTER_AREA)  # type: ignore[assignment]
         t = Image.fromarray(_over(im, _checker(sh, sw, 8)))
         ImageDraw.Draw(t).text((3, 3), p.value, fill=(0, 0, 0))
         tiles.append(np.asarray(t))

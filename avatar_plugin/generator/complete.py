@@ -60,7 +60,7 @@ def _check(pm: PartMasks) -> None:
 
 def _disk(r: float) -> NDArray[np.uint8]:
     k = max(1, int(round(r)))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))  # type: ignore[return-value]
 
 
 def _union(pm: PartMasks, parts: tuple[Part, ...]) -> Mask:
@@ -137,7 +137,7 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
     hull = np.zeros((H, W), np.uint8)
     pts = cv2.findNonZero(face_core.astype(np.uint8))
     if pts is not None:
-        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)  # type: ignore[call-overload]
     t = np.clip((yy - eye_y) / max(chin_y - eye_y, 1.0), 0, 1)
     half = 0.48 * fw * (1 - 0.75 * t**2)
     lower = (np.abs(xx - cx) < half) & (yy >= eye_y) & (yy < chin_y)
@@ -211,7 +211,7 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
                 opening |= m
         if opening.any():
             hull_e = np.zeros((H, W), np.uint8)
-            cv2.fillConvexPoly(hull_e, cv2.convexHull(cv2.findNonZero(opening.astype(np.uint8))), 1)
+            cv2.fillConvexPoly(hull_e, cv2.convexHull(cv2.findNonZero(opening.astype(np.uint8))), 1)  # type: ignore[call-overload]
             white_shape = (hull_e > 0) | opening
             if lv is not None:  # extend up under the lash line
                 lash_grown = cv2.dilate(lv.astype(np.uint8), _disk(0.015 * fw)) > 0
@@ -224,7 +224,7 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
                 fills[white_p] = (245, 245, 250)
         if iv is not None and iv.any():
             ys, xs = np.nonzero(iv)
-            rx = max(1.0, (xs.max() - xs.min() + 1) / 2)
+            rx = max(1.0, (xs.max() - xs.min() + 1) / 2)  # type: ignore[arg-type]
             ry = max((ys.max() - ys.min() + 1) / 2, 1.15 * rx)
             icx = (xs.max() + xs.min()) / 2
             icy = ys.max() - ry + 0.5
@@ -239,7 +239,7 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
         ys, xs = np.nonzero(mv)
         mw = xs.max() - xs.min() + 1
         mcx, mcy = (xs.max() + xs.min()) / 2, ys.mean()
-        rx, ry = max(2.0, 0.42 * mw), max(2.0, 0.28 * mw)
+        rx, ry = max(2.0, 0.42 * mw), max(2.0, 0.28 * mw)  # type: ignore[arg-type]
         ell = ((xx - mcx) / rx) ** 2 + ((yy - mcy - 0.3 * ry) / ry) ** 2 < 1.0
         shapes[Part.MOUTH_INTERIOR] = ell
         fills[Part.MOUTH_INTERIOR] = None  # painted below
@@ -331,7 +331,7 @@ def _eyelid(
     y_top, y_bot = ys.min(), ys.max()
     lid = cv2.dilate(region.astype(np.uint8), _disk(0.01 * fw)) > 0
     hull = np.zeros((H, W), np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(lid.astype(np.uint8))), 1)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(lid.astype(np.uint8))), 1)  # type: ignore[call-overload]
     lid = hull > 0
     skin = pm.colors.get("skin", (250, 225, 210))
     lash_c = pm.colors.get(f"lash_{side}", (50, 35, 40))

@@ -234,8 +234,8 @@ def _skin_heuristic(image: SourceImage) -> DetectedFace | None:
     top, bot = ys[0], ys[-1]
     skin[int(top + 0.6 * (bot - top)) :] = False
     k = max(3, int(min(rgb.shape[:2]) / 100) | 1)
-    skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
-    n, _labels, stats, _cents = cv2.connectedComponentsWithStats(skin, connectivity=8)
+    skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # type: ignore[assignment]
+    n, _labels, stats, _cents = cv2.connectedComponentsWithStats(skin, connectivity=8)  # type: ignore[arg-type]
     if n <= 1:
         return None
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

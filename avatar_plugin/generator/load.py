@@ -127,7 +127,7 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
         if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
             raise _err(
                 name,
-                f"is animated ({im.n_frames} frames)",
+                f"is animated ({im.n_frames} frames)",  # type: ignore[attr-defined]
                 "expected one still picture; export the frame you want as a PNG",
             )
         mode = im.mode
@@ -146,7 +146,7 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
         except OSError as exc:
             raise _err(name, f"is truncated or corrupt ({exc})", "re-export or re-download the picture") from None
         if mode == "P" and "transparency" in im.info:
-            im = im.convert("RGBA")
+            im = im.convert("RGBA")  # type: ignore[assignment]
         if mode in ("L", "LA") or _is_grayscale(im):
             raise _err(
                 name,
@@ -254,7 +254,7 @@ def _grabcut(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
         b = max(2, int(0.01 * max(sh, sw)))
         for sl in (np.s_[:b, :], np.s_[:, :b], np.s_[:, -b:]):
             mask[sl] = cv2.GC_BGD
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, 5, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, 5, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     else:
         mask = np.zeros((sh, sw), np.uint8)
         rect = (int(0.05 * sw), int(0.02 * sh), int(0.90 * sw), int(0.98 * sh) - 1)

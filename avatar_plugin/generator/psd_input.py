@@ -120,7 +120,7 @@ def read_layered_psd(path: str | Path) -> Layers:
 
 
 def _parents(layer: object) -> list:
-    out = []
+    out = []  # type: ignore[var-annotated]
     p = getattr(layer, "parent", None)
     while p is not None and getattr(p, "kind", "") == "group":
         out.insert(0, p)

@@ -64,7 +64,7 @@ def _de(lab: NDArray[np.float32], ref: NDArray[np.float32], l_weight: float = 0.
 
 def _disk(r: float) -> NDArray[np.uint8]:
     k = max(1, int(round(r)))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))  # type: ignore[return-value]
 
 
 def _fill(m: Mask) -> Mask:
@@ -146,7 +146,7 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
     else:
         rgba_w = image.rgba
     g = _Geo.of(lm, k)
-    lab_w = to_lab(rgba_w[..., :3])
+    lab_w = to_lab(rgba_w[..., :3])  # type: ignore[arg-type]
     fg_w = rgba_w[..., 3] > 10
     labels_w, skin_lab, hair_centres = _big_parts(lab_w, fg_w, g)
     # upsample the big-part labels
@@ -234,7 +234,7 @@ def _sample_hair(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab: NDArray[
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     kk = min(3, len(pts))
     cv2.setRNGSeed(1)
-    _, lab_ids, centres = cv2.kmeans(pts.astype(np.float32), kk, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    _, lab_ids, centres = cv2.kmeans(pts.astype(np.float32), kk, None, crit, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     counts = np.bincount(lab_ids.ravel(), minlength=kk)
     order = np.argsort(-counts)
     keep = [i for i in order if counts[i] >= 0.08 * len(pts)]
@@ -334,7 +334,7 @@ def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Ge
     hull = np.zeros_like(face)
     pts = cv2.findNonZero(face.astype(np.uint8))
     if pts is not None:
-        cv2.fillConvexPoly(hull.view(np.uint8), cv2.convexHull(pts), 1)
+        cv2.fillConvexPoly(hull.view(np.uint8), cv2.convexHull(pts), 1)  # type: ignore[call-overload]
     t = np.clip((yy - g.eye_y) / max(g.chin_y - g.eye_y, 1), 0, 1)
     half = 0.48 * fw * (1 - 0.7 * t**2)
     template = (np.abs(xx - g.cx) < half) & (yy > g.eye_y - 0.3 * fw) & (yy < g.chin_y)

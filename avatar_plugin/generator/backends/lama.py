@@ -58,7 +58,7 @@ class LamaOnnxInpainter:
         else:
             H8, W8 = (h + 7) // 8 * 8, (w + 7) // 8 * 8
             img = cv2.copyMakeBorder(crop, 0, H8 - h, 0, W8 - w, cv2.BORDER_REFLECT)
-            mk = cv2.copyMakeBorder(m.astype(np.uint8), 0, H8 - h, 0, W8 - w, cv2.BORDER_CONSTANT, value=0)
+            mk = cv2.copyMakeBorder(m.astype(np.uint8), 0, H8 - h, 0, W8 - w, cv2.BORDER_CONSTANT, value=0)  # type: ignore[call-overload]
         x = img.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
         mm = mk.astype(np.float32)[None, None]
         (y,) = self._sess.run(None, {"image": x, "mask": mm})
