@@ -154,12 +154,12 @@ class _Builder:
 # ----------------------------------------------------------------------------------------------------------
 _HEAD_DEPTH = {  # depth relative to the face surface, in head radii (None: a fixed depth, see below)
     Part.FACE: 0.0,
-    Part.FRONT_HAIR: 0.16,
+    Part.FRONT_HAIR: 0.09,
     Part.SIDE_HAIR_L: 0.06,
     Part.SIDE_HAIR_R: 0.06,
     Part.ACCESSORY: 0.12,
 }
-_BACK_HAIR_DEPTH = -0.32  # absolute, in head radii (behind the head centre)
+_BACK_HAIR_DEPTH = -0.22  # absolute, in head radii (behind the head centre)
 _EYE_PARTS = {
     "l": (Part.EYE_WHITE_L, Part.IRIS_L, Part.EYELID_L, Part.LASHES_L),
     "r": (Part.EYE_WHITE_R, Part.IRIS_R, Part.EYELID_R, Part.LASHES_R),
@@ -544,8 +544,10 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
         elif p.value.startswith("lashes"):
             table(node, lash_key)
         elif p.value.startswith("eyelid"):
+            # stage 2's closed-lid art (skin + lash line) takes over at the end of a plain blink; the happy
+            # (smile) closed eye is the lashes' arch instead
             op = np.zeros(grid)
-            op[0, :] = 1.0
+            op[0, 0] = 1.0
             b.channel(pid, node, BindingTarget.OPACITY, op - 1.0)  # rest opacity 1 (shown only when closed)
         elif p.value.startswith("iris") and white not in b.meshes:
             table(node, white_key, floor=EYE_OPEN_KEYS[1])  # no white to clip by: squash the iris itself
@@ -556,6 +558,11 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
     for node in (white, f"iris_{side}"):
         if node in b.meshes:
             b.channel(pid, node, BindingTarget.OPACITY, fade)
+    lashes, eyelid = f"lashes_{side}", f"eyelid_{side}"
+    if eyelid in b.meshes and lashes in b.meshes:  # cross-fade to the eyelid art (lashes may hold iris bits)
+        lash_fade = np.zeros(grid)
+        lash_fade[0, 0] = -1.0
+        b.channel(pid, lashes, BindingTarget.OPACITY, lash_fade)
     iris = f"iris_{side}"
     if iris in b.meshes:
         iw, ih = eye.iris_size
