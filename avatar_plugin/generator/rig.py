@@ -544,10 +544,10 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
         elif p.value.startswith("lashes"):
             table(node, lash_key)
         elif p.value.startswith("eyelid"):
-            # stage 2's closed-lid art (skin + lash line) takes over at the end of a plain blink; the happy
-            # (smile) closed eye is the lashes' arch instead
+            # stage 2's closed-lid art (skin + lash line) takes over at the end of a blink, smiling or not
+            # (the lashes' own arch is cleaner only when stage 1 kept iris bits out of the lashes)
             op = np.zeros(grid)
-            op[0, 0] = 1.0
+            op[0, :] = 1.0
             b.channel(pid, node, BindingTarget.OPACITY, op - 1.0)  # rest opacity 1 (shown only when closed)
         elif p.value.startswith("iris") and white not in b.meshes:
             table(node, white_key, floor=EYE_OPEN_KEYS[1])  # no white to clip by: squash the iris itself
@@ -561,7 +561,7 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
     lashes, eyelid = f"lashes_{side}", f"eyelid_{side}"
     if eyelid in b.meshes and lashes in b.meshes:  # cross-fade to the eyelid art (lashes may hold iris bits)
         lash_fade = np.zeros(grid)
-        lash_fade[0, 0] = -1.0
+        lash_fade[0, :] = -1.0
         b.channel(pid, lashes, BindingTarget.OPACITY, lash_fade)
     iris = f"iris_{side}"
     if iris in b.meshes:
