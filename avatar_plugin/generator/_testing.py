@@ -47,7 +47,7 @@ def _s(box: tuple[float, ...]) -> list[float]:
 
 
 def _done(img: Image.Image, size: int) -> NDArray[np.uint8]:
-    return np.asarray(img.resize((size, size), Image.LANCZOS), dtype=np.uint8).copy()
+    return np.asarray(img.resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8).copy()
 
 
 def draw_character(style: CharacterStyle | None = None) -> Layers:
