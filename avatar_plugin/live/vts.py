@@ -517,6 +517,8 @@ class VTSSink(Sink):
         elif isinstance(ev, StateChanged):
             if ev.new is not ConnState.AUTHENTICATED:
                 self._authenticated.clear()  # e.g. access revoked: the writer waits for the new token
+            if ev.old is ConnState.AUTHENTICATED:
+                self._recreate = True  # a revocation deleted our custom inputs
             if ev.new is ConnState.REQUESTING_TOKEN:
                 self._status_waiting_for_allow()
         elif isinstance(ev, AuthenticationRejected):
@@ -559,9 +561,7 @@ class VTSSink(Sink):
                          "turn on 'Allow Plugin API access'; retrying")
             raise _Reconnect(o.reconnect_max_s)
         if eid == ErrorID.TOKEN_REQUEST_DENIED:
-            self._status("VTube Studio revoked this plugin's access; click 'Allow' in the new VTS popup")
-            self.store.clear()
-            return
+            return  # access revoked: the client asks for a new token (AuthenticationRejected clears the store)
         if ev.request_type == "HotkeyTriggerRequest":
             fut = self._hotkey_waiters.pop(ev.request_id, None)
             if fut is not None and not fut.done():
@@ -628,9 +628,9 @@ class VTSSink(Sink):
         n_inputs = len(o.mapping.entries)
         self._status(f"connected to VTube Studio at {o.url}: sending {n_inputs} inputs at {o.rate_hz:g} Hz "
                      f"(mode {o.mode})")
+        ok_status = self.status
         if self._creation_problem:
             self._status(f"{self.status}; but {self._creation_problem}")
-        ok_status = self.status
         self._session_ok = True
         next_t = self._clock()
         last_expire = next_t
@@ -638,13 +638,15 @@ class VTSSink(Sink):
             if not self._authenticated.is_set():  # revoked and re-requested: wait, then recreate our inputs
                 await self._authenticated.wait()
                 self._recreate = True
-                self._status(ok_status)
                 next_t = self._clock()
             now = self._clock()
             if self._recreate:
                 self._recreate = False
                 await self._create_parameters()
                 scheduler.reset()
+                if self._problem is None:
+                    self._status(f"{ok_status}; but {self._creation_problem}" if self._creation_problem
+                                 else ok_status)
             frame = latest()
             if frame is not None:
                 values = o.mapping.values(frame.values)
