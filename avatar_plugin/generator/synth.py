@@ -135,7 +135,7 @@ def example_character() -> SynthCharacter:
         clothes_color=(246, 246, 250),
         accent_color=(214, 66, 96),
         eye_shape=1.1,
-        mouth_open=True,
+        mouth_open=False,
         glasses=False,
         background="transparent",
         face_scale=0.30,
