@@ -136,7 +136,7 @@ class TtsService:
         cfg = dict(cfg or {})
         self.default_play = bool(cfg.get("play", False))
         self.preroll_s = float(cfg.get("preroll_ms", 100.0)) / 1000.0
-        self.lead_s = float(cfg.get("lead_ms", 0.0)) / 1000.0
+        self.lead_s = float(cfg.get("lead_ms", 15.0)) / 1000.0
         self.queue = SpeechQueue(LipSyncOptions(), fps=100.0, default_play=self.default_play,
                                  max_queue=int(cfg.get("max_queue", 32)))
         self.player = AudioPlayer(cfg.get("output_device") or None)
@@ -282,7 +282,8 @@ TTS_SECTION = ConfigSection("tts", "Chatbot TTS lip sync through the control API
     ConfigKey("output_device", str, "", "output device for play: index or part of its name; empty = default"),
     ConfigKey("preroll_ms", float, 100.0, "with play: silence before the audio so the mouth is fully faded in",
               min=0.0, max=1000.0),
-    ConfigKey("lead_ms", float, 0.0, "move the mouth this much ahead of the audio", min=-200.0, max=200.0),
+    ConfigKey("lead_ms", float, 15.0, "move the mouth this much ahead of the audio (makes up for the tick)",
+              min=-200.0, max=200.0),
     ConfigKey("max_queue", int, 32, "most utterances waiting at once", min=1, max=1000),
 ))
 
