@@ -134,6 +134,13 @@ def test_http_post_speak_with_a_wav_body(sample_dir: Path, hello) -> None:
                                  headers={"Content-Type": "audio/wav"}) as r:
                 bad = await r.json()
             assert r.status == 400 and not bad["ok"] and "WAV" in bad["error"]
+            async with http.post(f"{base}/api/speak?text=hello%20there&utterance=u-42&wait=false", data=wav,
+                                 headers={"Content-Type": "audio/wav"}) as r:
+                named = await r.json()
+            assert r.status == 200 and named["utterance"] == "u-42"
+            async with http.post(f"{base}/api/speak?volume=11", data=wav, headers={"Content-Type": "audio/wav"}) as r:
+                unknown = await r.json()
+            assert r.status == 400 and "volume" in unknown["error"]
             body_json = {"type": "speak", "audio": base64.b64encode(wav).decode(),
                          "timings": serialize_timings(sp.phonemes)["timings"]}
             async with http.post(f"{base}/api/speak", json=body_json) as r:

@@ -558,7 +558,8 @@ class ApiMessageSpec:
 
     ``parse(obj)``: the JSON object (with ``type``) -> your message, or raise ProtocolError.
     ``handle(msg, session)``: do it; return extra reply fields or None. ``http``: also serve
-    ``POST /api/<type>``. ``parse_body(body, content_type)``: optional parser for a non-JSON HTTP body.
+    ``POST /api/<type>``. ``parse_body(body, content_type, query)``: optional parser for a non-JSON HTTP
+    body (``query`` is the raw URL query string, e.g. ``text=Hello&wait=true``).
     ``doc``: one line for /api/status's list of message types.
     """
 
@@ -567,7 +568,7 @@ class ApiMessageSpec:
     handle: Callable[[Any, ApiSession], Awaitable[Mapping[str, Any] | None]]
     doc: str = ""
     http: bool = True
-    parse_body: Callable[[bytes, str], Any] | None = None
+    parse_body: Callable[[bytes, str, str], Any] | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------

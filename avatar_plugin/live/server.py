@@ -348,7 +348,7 @@ class Server:
                 return web.json_response(api.error_reply(f"body of {len(body)} bytes is over {self.max_binary}",
                                                          type_), status=413)
             try:
-                message = spec.parse_body(body, ctype)
+                message = spec.parse_body(body, ctype, request.query_string)
                 extra = await spec.handle(message, session)
             except (ProtocolError, InputError) as exc:
                 return web.json_response(api.error_reply(str(exc), type_), status=400)
