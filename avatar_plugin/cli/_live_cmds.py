@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML config (see config.example.toml); default: defaults")
     p.add_argument("--host", help="address to bind (overrides [server] host; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (overrides [server] port; default 8765; 0 = any free)")
+    p.add_argument("--mic-file", metavar="WAV",
+                   help="play this WAV through the microphone lip-sync pipeline in real time, looped (testing "
+                        "without a microphone; same as [mic] enabled = true, file = WAV)")
     p.add_argument("--print-config", action="store_true",
                    help="print every config table and key at its default (including plug-ins') and exit")
     p.set_defaults(func=cmd_live)
@@ -52,7 +55,12 @@ def cmd_live(args: argparse.Namespace) -> int:
         return 0
     if not args.puppet:
         raise InputError("live: give a PUPPET_DIR (a folder with puppet.json), e.g. avatar-plugin live my_avatar")
-    config = load_config(args.config)
+    overrides = {}
+    if args.mic_file:
+        if not Path(args.mic_file).is_file():
+            raise InputError(f"--mic-file {args.mic_file}: no such file; give a WAV file (e.g. from espeak-ng -w)")
+        overrides["mic"] = {"enabled": True, "file": str(Path(args.mic_file).resolve())}
+    config = load_config(args.config, overrides=overrides)
     level = config["daemon"]["log_level"].upper()
     logging.getLogger("avatar_plugin").setLevel(logging.DEBUG if args.verbose else getattr(logging, level))
     use_journal_logging()

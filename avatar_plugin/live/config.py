@@ -176,19 +176,31 @@ def parse_config(data: Mapping[str, Any], registry: LiveRegistry, source: str = 
     return LiveConfig(sections=MappingProxyType(sections), presets=MappingProxyType(presets), source=source)
 
 
-def load_config(path: str | Path | None, registry: LiveRegistry | None = None) -> LiveConfig:
-    """Read and validate a TOML config file (None: every default)."""
+def load_config(path: str | Path | None, registry: LiveRegistry | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None) -> LiveConfig:
+    """Read and validate a TOML config file (None: every default).
+
+    ``overrides`` (table -> key -> value, e.g. from command-line options) replace the file's values and are
+    validated like them.
+    """
     registry = registry or default_registry()
-    if path is None:
-        return parse_config({}, registry, "<defaults>")
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file; copy config.example.toml and edit it") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the line it names") from None
-    return parse_config(data, registry, str(path))
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file; copy config.example.toml and edit it") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the line it names") from None
+    for table, values in (overrides or {}).items():
+        section = data.setdefault(table, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{source}: [{table}] must be a table")
+        section.update(values)
+    return parse_config(data, registry, source)
 
 
 def example_config(registry: LiveRegistry | None = None) -> str:
