@@ -1,4 +1,5 @@
-from avatar_plugin.cli import main
 import sys
+
+from avatar_plugin.cli import main
 
 sys.exit(main())
