@@ -192,3 +192,36 @@ def test_studio_offers_webcam_calibration(browser, tmp_path, sample_puppet):
         page.close()
     finally:
         stop_daemon(proc)
+
+
+def test_parity_on_a_generated_avatar(browser, tmp_path):
+    """A generated puppet uses what the sample does not: 2-D eye grids (open x smile), dense deforms on every
+    part, packed atlases. The browser must draw it like the Python renderer at extremes too."""
+    from avatar_plugin.generator._testing import CharacterStyle, draw_character
+    from avatar_plugin.generator.export import ExportOptions
+    from avatar_plugin.generator.pipeline import GenerateOptions, generate_from_layers
+    from avatar_plugin.puppet.io import read_puppet
+
+    folder = tmp_path / "gen"
+    opts = GenerateOptions(name="gen", progress=False,
+                           export=ExportOptions(name="gen", gif=False, psd=False, inp=False))
+    generate_from_layers(draw_character(CharacterStyle(size=384)), folder, opts)
+    puppet = read_puppet(folder)
+    proc, base = start_daemon(folder)
+    try:
+        page, errors = open_avatar(browser, base, size=384)
+        for values in [{}, {"ParamAngleX": 30, "ParamAngleY": -20, "ParamEyeLOpen": 0.0, "ParamMouthOpenY": 1.0},
+                       {"ParamAngleX": -25, "ParamAngleZ": 20, "ParamEyeRSmile": 1.0, "ParamMouthForm": 1.0,
+                        "ParamEyeBallX": 1.0, "ParamHairFront": 1.0, "ParamBodyAngleX": 10, "ParamCheek": 1.0}]:
+            page.evaluate("v => window.avatar.renderFixed(v)", values)
+            got = np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))).convert("RGBA"))
+            want = render(puppet, values)
+            assert got.shape == want.shape
+            ys, xs = np.nonzero((want[..., 3] > 0) | (got[..., 3] > 0))
+            box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+            mad = np.abs(premultiplied(got)[box] - premultiplied(want)[box]).mean()
+            assert mad <= 2.0, f"{values}: mean abs difference {mad:.3f}/255 over the puppet's box"
+        assert not errors
+        page.close()
+    finally:
+        stop_daemon(proc)
