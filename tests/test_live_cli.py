@@ -48,3 +48,15 @@ def test_mic_file_moves_the_mouth(sample_dir, tmp_path):
 def test_mic_file_that_does_not_exist(sample_dir, tmp_path, capsys):
     assert main(["live", str(sample_dir), "--mic-file", str(tmp_path / "nope.wav")]) == 1
     assert "--mic-file" in capsys.readouterr().err
+
+
+def test_config_example_documents_every_key():
+    """config.example.toml is exactly what the registry prints (regenerate with `live --print-config`)."""
+    from pathlib import Path
+
+    from avatar_plugin.live.config import example_config, load_config
+
+    path = Path(__file__).resolve().parents[1] / "config.example.toml"
+    assert path.read_text(encoding="utf-8") == example_config(), (
+        "config.example.toml is stale: run `avatar-plugin live --print-config > config.example.toml`")
+    load_config(path)  # and it loads
