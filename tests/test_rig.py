@@ -158,7 +158,8 @@ def test_angle_x_turns_toward_image_right_in_faux_3d(which, request):
         return float((v1[m, 0] - v0[m, 0]).mean())
 
     assert shift("front_hair") > shift("face") + 0.5
-    assert _centre(turned, "back_hair")[0] - _centre(rest, "back_hair")[0] < 0
+    # back hair lags the face (it is behind the head): it moves less than the face over the face's area
+    assert shift("back_hair") < shift("face") - 2.0
     # and the mirror turn mirrors it
     left = evaluate(puppet, {"ParamAngleX": -30.0})
     assert _centre(left, "mouth")[0] < _centre(rest, "mouth")[0] - 2.0

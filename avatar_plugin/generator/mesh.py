@@ -43,6 +43,7 @@ __all__ = [
     "Meshes",
     "PartMesh",
     "covered_pixels",
+    "fit_to_picture",
     "mesh_layer",
     "run",
     "synthesize_missing",
@@ -128,6 +129,180 @@ def synthesize_missing(layers: Layers) -> tuple[Layers, tuple[str, ...]]:
     out = Layers(canvas_size=layers.canvas_size, layers=new_layers, depth_order=order,
                  landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
     return out, ("mouth: no interior layer from stage 2; drew a plain dark interior",)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Layers that compose back to the picture at rest, with hidden margins under their neighbours
+# ----------------------------------------------------------------------------------------------------------
+_NO_BLEED = SMALL_PARTS | {Part.ACCESSORY, Part.FACE}  # the face keeps its outline; stage 2 completes it
+# left as stage 2 made them: hidden at rest, or (the mouth) cut and stretched by the rig, whose thin corners
+# must keep their shape
+_HIDDEN_AT_REST = frozenset({Part.MOUTH_INTERIOR, Part.EYELID_L, Part.EYELID_R, Part.MOUTH})
+
+
+def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
+    """Make the rest pose reproduce the picture and give moving parts hidden margins.
+
+    The owner of a canvas pixel is the front-most layer whose ``visible`` mask holds it (what the picture showed
+    there). 1. Trim: a layer's completed pixels where a layer *behind* it owns the pixel become transparent (a
+    face completed past the jaw over the back hair, an eye white over the face's eye outline would change the
+    rest pose); so do thin completed strokes away from the part's body (a neighbour's outline left in the
+    layer), and completed face pixels far from the skin colour are recoloured. 2. Bleed: hair, neck and body
+    grow by ``bleed`` x the face width (and fill their holes) into pixels owned by a layer *in front* of them
+    (hidden at rest), in the colour found a few px inside them, so a part that slides (a lock over the body)
+    uncovers more of the same part instead of a gap. 3. Seal: narrow gaps between front and side hair get the
+    picture's colour there. Parts hidden at rest (mouth interior, eyelids) and the mouth are left alone, and so
+    are pixels no layer owns (soft outer edges).
+    """
+    order = [p for p in layers.depth_order if p in layers.layers]
+    W, H = layers.canvas_size
+    owner = np.full((H, W), -1, np.int32)
+    for k, p in enumerate(order):
+        layer = layers.layers[p]
+        vis = np.zeros((H, W), bool)
+        _paste(vis, layer.visible, layer.offset)
+        owner[vis] = k
+    grow = max(1, int(round(bleed * layers.landmarks.face_width)))
+    out: dict[Part, Layer] = {}
+    for k, p in enumerate(order):
+        layer = layers.layers[p]
+        if p in _HIDDEN_AT_REST:
+            out[p] = layer
+            continue
+        pad = 0 if p in _NO_BLEED else grow
+        img = np.pad(layer.image, ((pad, pad), (pad, pad), (0, 0)))
+        vis = np.pad(layer.visible, pad)
+        ox, oy = layer.offset[0] - pad, layer.offset[1] - pad
+        h, w = img.shape[:2]
+        own = np.full((h, w), -1, np.int32)
+        _paste(own, owner, (-ox, -oy))  # the canvas owner map cropped to this layer's window
+        vis = vis & (own == k)  # visible and not under a front layer's visible pixels
+        behind = (own >= 0) & (own < k)
+        img[..., 3][behind & ~vis] = 0
+        if p not in _NO_BLEED or p is Part.FACE:
+            _drop_stray_strokes(img, vis)
+        if p is Part.FACE:
+            _recolour_completion(img, vis)
+        if pad:
+            img = _bleed(img, (own > k) & ~vis, pad)
+        ys, xs = np.nonzero(img[..., 3] > 0)
+        if len(ys) == 0:
+            out[p] = layer
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        out[p] = Layer(part=p, image=np.ascontiguousarray(img[y0:y1, x0:x1]), offset=(ox + int(x0), oy + int(y0)),
+                       visible=np.ascontiguousarray(vis[y0:y1, x0:x1]))
+    _seal_hair_gaps(out, owner, order, (W, H), max(2, int(round(0.02 * layers.landmarks.face_width))))
+    return Layers(canvas_size=layers.canvas_size, layers=out, depth_order=layers.depth_order,
+                  landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
+
+
+def _drop_stray_strokes(img: NDArray[np.uint8], vis: NDArray[np.bool_]) -> None:
+    """Completed (not visible) pixels in thin structures away from the part's body -- outline strokes of a
+    neighbour that stage 1-2 left in this layer -- become transparent (they show once the neighbour moves)."""
+    a = img[..., 3] > ALPHA_VISIBLE
+    body = cv2.morphologyEx(a.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
+    near = cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    img[..., 3][a & ~near & ~vis] = 0
+
+
+def _recolour_completion(img: NDArray[np.uint8], vis: NDArray[np.bool_]) -> None:
+    """Completed face pixels far from the skin colour (a copy of the bangs' outline under the bangs) take the
+    colour of the nearest skin-coloured pixel."""
+    from scipy import ndimage
+
+    a = img[..., 3] > 200
+    ref = a & vis
+    if ref.sum() < 16:
+        return
+    skin = np.median(img[ref][:, :3].astype(np.float64), axis=0)
+    off = np.abs(img[..., :3].astype(np.float64) - skin).max(axis=2) > 60
+    bad = a & ~vis & off
+    good = a & ~off
+    if not bad.any() or not good.any():
+        return
+    _, (iy, ix) = ndimage.distance_transform_edt(~good, return_indices=True)
+    img[bad, :3] = img[iy[bad], ix[bad], :3]
+
+
+def _seal_hair_gaps(out: dict[Part, Layer], owner: NDArray[np.int32], order: list[Part], size: tuple[int, int],
+                    k: int) -> None:
+    """Narrow gaps between the front and side hair layers where the back hair showed at rest: give them to the
+    nearest of those layers, in the picture's colour there (the rest pose does not change), so a face sliding
+    under the hair cannot shine through the gap."""
+    from scipy import ndimage
+
+    if Part.BACK_HAIR not in out:
+        return
+    hair = [p for p in (Part.FRONT_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R) if p in out]
+    if len(hair) < 1:
+        return
+    W, H = size
+    fulls = {p: out[p].full((W, H)) for p in hair}
+    union = np.zeros((H, W), bool)
+    for f in fulls.values():
+        union |= f[..., 3] > 128
+    closed = cv2.morphologyEx(union.astype(np.uint8), cv2.MORPH_CLOSE,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))).astype(bool)
+    gap = closed & ~union & (owner == order.index(Part.BACK_HAIR))
+    if not gap.any():
+        return
+    back = out[Part.BACK_HAIR].full((W, H))
+    dist = np.stack([ndimage.distance_transform_edt(~(fulls[p][..., 3] > 128)) for p in hair])
+    nearest = np.argmin(dist, axis=0)
+    for i, p in enumerate(hair):
+        mine = gap & (nearest == i)
+        if not mine.any():
+            continue
+        f = fulls[p]
+        f[mine] = back[mine]
+        ys, xs = np.nonzero(f[..., 3] > 0)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        lay = out[p]
+        vis = np.zeros((H, W), bool)
+        _paste(vis, lay.visible, lay.offset)
+        out[p] = Layer(part=p, image=np.ascontiguousarray(f[y0:y1, x0:x1]), offset=(int(x0), int(y0)),
+                       visible=np.ascontiguousarray(vis[y0:y1, x0:x1]))
+
+
+def _paste(dst: NDArray[np.generic], src: NDArray[np.generic], offset: tuple[int, int]) -> None:
+    """dst[y + oy, x + ox] = src[y, x] where both exist."""
+    ox, oy = offset
+    h, w = src.shape[:2]
+    H, W = dst.shape[:2]
+    x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, W), min(oy + h, H)
+    if x1 > x0 and y1 > y0:
+        dst[y0:y1, x0:x1] = src[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+
+
+def _bleed(img: NDArray[np.uint8], allowed: NDArray[np.bool_], steps: int) -> NDArray[np.uint8]:
+    """Grow the opaque part of ``img`` into ``allowed`` pixels by up to ``steps`` px. The new pixels take the
+    colour of the nearest pixel a few px inside the part (its fill, not its outline)."""
+    from scipy import ndimage
+
+    out = img.copy()
+    solid = out[..., 3] > 200
+    # grow from the part's body only (thin strokes stage 1 left in a layer must not thicken), and fill the
+    # holes the completion left inside it
+    core = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
+    grown = core.copy()
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(steps):
+        ring = cv2.dilate(grown.astype(np.uint8), kernel).astype(bool) & ~grown & (allowed | solid)
+        if not ring.any():
+            break
+        grown |= ring
+    grown |= ndimage.binary_fill_holes(core) & allowed
+    new = grown & ~solid
+    if not new.any():
+        return out
+    inner = cv2.erode(solid.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    if not inner.any():
+        inner = solid
+    _, (iy, ix) = ndimage.distance_transform_edt(~inner, return_indices=True)
+    out[new, :3] = img[iy[new], ix[new], :3]
+    out[new, 3] = 255
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -357,6 +532,7 @@ def run(layers: Layers, options: MeshOptions | None = None) -> Meshes:
     """Stage 3: add parts the rig needs (mouth interior) and mesh every layer."""
     if not layers.layers:
         raise ValueError("stage 3 (mesh): expected at least one layer from stage 2, found none")
+    layers = fit_to_picture(layers)
     layers, warnings = synthesize_missing(layers)
     meshes = {part: mesh_layer(layers.layers[part], layers.landmarks, options) for part in layers.depth_order}
     for part, m in meshes.items():

@@ -75,6 +75,9 @@ class RigOptions:
     roll: float = 12.0  # head roll (degrees) at AngleZ = +-30
     body_yaw: float = 6.0  # degrees of torso yaw at BodyAngleX = +-10
     body_roll: float = 3.0  # degrees at BodyAngleZ = +-10
+    bangs_depth: float = 0.12  # front/side hair above the face surface over the face (head radii): parallax
+    back_depth: float = 0.35  # back hair below the surface behind the face's middle (head radii)
+    tip_follow: float = 0.35  # how much of the head's motion the lowest hair tips follow (roots follow fully)
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,14 +155,7 @@ class _Builder:
 # ----------------------------------------------------------------------------------------------------------
 # the rig
 # ----------------------------------------------------------------------------------------------------------
-_HEAD_DEPTH = {  # depth relative to the face surface, in head radii (None: a fixed depth, see below)
-    Part.FACE: 0.0,
-    Part.FRONT_HAIR: 0.09,
-    Part.SIDE_HAIR_L: 0.06,
-    Part.SIDE_HAIR_R: 0.06,
-    Part.ACCESSORY: 0.12,
-}
-_BACK_HAIR_DEPTH = -0.22  # absolute, in head radii (behind the head centre)
+_HAIR = (Part.FRONT_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.BACK_HAIR)
 _EYE_PARTS = {
     "l": (Part.EYE_WHITE_L, Part.IRIS_L, Part.EYELID_L, Part.LASHES_L),
     "r": (Part.EYE_WHITE_R, Part.IRIS_R, Part.EYELID_R, Part.LASHES_R),
@@ -238,24 +234,30 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
         img, off, verts, tris = cheek
         b.part("cheek", "head", verts, tris, img, off, order[Part.FACE] + 1.0, opacity=0.0)
 
-    # 3. faux 3D head turn (ParamAngle)
+    # 3. faux 3D head turn (ParamAngle): one depth field per kind (face / front+side hair / back hair), all
+    # continuous where the kinds meet; hair below the chin lags (roots follow the head, tips less)
     grid = (3, 3)
     turns = _angle_grid(opts)
+    lag = _hair_lag(layers, parts, head, opts)
     for node_id, mesh in b.meshes.items():
         found = part_of_node.get(node_id, Part.FACE if node_id == "cheek" else None)
         if found is None:
             continue
         p = found
-        if p in _HEAD_DEPTH or p is Part.BACK_HAIR:
-            v = mesh.vertices.astype(np.float64)
-            if p is Part.BACK_HAIR:
-                z = np.full(len(v), _BACK_HAIR_DEPTH * R)
+        v = mesh.vertices.astype(np.float64)
+        if p in (Part.FACE, Part.ACCESSORY) or p in _HAIR:
+            front, back = head.hair_depth(v[:, 0], v[:, 1], opts.bangs_depth, opts.back_depth)
+            if p is Part.FACE:
+                z = head.surface(v[:, 0], v[:, 1])
+            elif p is Part.ACCESSORY:
+                z = front + 0.03 * R
             else:
-                z = head.surface(v[:, 0], v[:, 1]) + _HEAD_DEPTH[p] * R
+                z = back if p is Part.BACK_HAIR else front
+            wt = lag(v[:, 1]) if p in _HAIR else np.ones(len(v))
             table = _zeros(grid, len(v))
             for idx, yaw, pitch in turns:
                 dx, dy = head.turn(v[:, 0], v[:, 1], z, yaw, pitch)
-                table[idx] = np.stack([dx, dy], axis=1)
+                table[idx] = np.stack([dx * wt, dy * wt], axis=1)
             b.deform("ParamAngle", node_id, table)
         elif p is Part.NECK:
             _neck_follow(b, mesh, head, turns, meshes.meshes[Part.NECK], layers.layers[Part.NECK])
@@ -272,8 +274,9 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
         b.channel("ParamAngle", node_id, BindingTarget.SCALE_X, sx - 1.0)
         b.channel("ParamAngle", node_id, BindingTarget.SCALE_Y, sy - 1.0)
 
-    # 4. head roll, body, breath
+    # 4. head roll (hair below the chin lags, the neck's top follows), body, breath
     b.channel("ParamAngleZ", "head", BindingTarget.ROTATE, [-opts.roll, 0.0, opts.roll])
+    _roll_lag(b, parts, head, lag, opts)
     _body(b, layers, head, (W, H), opts, parts)
 
     # 5. eyes, brows, mouth, cheek
@@ -344,6 +347,54 @@ def _neck_follow(b: _Builder, mesh: Mesh, head: HeadModel, turns: list[tuple[tup
         dx, dy = head.turn(np.array([head.cx]), np.array([head.chin_y]), zc, yaw, pitch)
         table[idx] = np.stack([dx[0] * s * 0.8, dy[0] * s * 0.5], axis=1)
     b.deform("ParamAngle", "neck", table)
+
+
+def _hair_lag(layers: object, parts: list[Part], head: HeadModel, opts: RigOptions
+              ) -> Callable[[F64], F64]:
+    """Weight of the head's motion for hair at canvas height y: 1 down to the chin, then falling smoothly to
+    ``tip_follow`` at the lowest hair tip (a lock hangs from the head; its tip stays nearer the body)."""
+    from avatar_plugin.generator.types import Layers
+
+    assert isinstance(layers, Layers)
+    bottoms = [_bbox(layers.layers[p])[3] for p in parts if p in _HAIR]
+    y0 = head.chin_y
+    y1 = max([*bottoms, y0 + 1.0])
+
+    def weight(y: F64) -> F64:
+        t = np.clip((y - y0) / max(y1 - y0, 1.0), 0.0, 1.0)
+        return 1.0 - (1.0 - opts.tip_follow) * t * t * (3.0 - 2.0 * t)
+
+    return weight
+
+
+def _roll_lag(b: _Builder, parts: list[Part], head: HeadModel, lag: Callable[[F64], F64],
+              opts: RigOptions) -> None:
+    """AngleZ rotates the head group about the neck pivot; hair below the chin takes only ``lag`` of that
+    rotation (a counter-deform in the group's frame), and the neck's top turns with the chin."""
+    px, py = head.neck
+    for p in [*(q for q in _HAIR if q in parts), Part.NECK]:
+        node = p.value
+        if node not in b.meshes:
+            continue
+        v = b.meshes[node].vertices.astype(np.float64)
+        X, Y = v[:, 0] - px, v[:, 1] - py
+        if p is Part.NECK:  # not in the head group: turn its top with the head
+            base = float(v[:, 1].max())
+            wt = np.clip((base - v[:, 1]) / max(base - head.chin_y, 1.0), 0.0, 1.0) ** 1.5
+        else:
+            wt = lag(v[:, 1])
+        table = _zeros((3,), len(v))
+        for i, sgn in ((0, -1.0), (2, 1.0)):
+            a = math.radians(sgn * opts.roll)
+            c, s_ = math.cos(a), math.sin(a)
+            rx, ry = X * c - Y * s_, X * s_ + Y * c  # the rotation (+ = clockwise on screen, y down)
+            tx, ty = X + wt * (rx - X), Y + wt * (ry - Y)  # where the vertex should end up
+            if p is Part.NECK:
+                table[i] = np.stack([tx - X, ty - Y], axis=1)
+            else:  # pre-image under the group's rotation
+                ux, uy = tx * c + ty * s_, -tx * s_ + ty * c
+                table[i] = np.stack([ux - X, uy - Y], axis=1)
+        b.deform("ParamAngleZ", node, table)
 
 
 def _body(b: _Builder, layers: object, head: HeadModel, size: tuple[int, int], opts: RigOptions,

@@ -24,6 +24,8 @@ __all__ = ["HeadModel", "fit_curve", "head_model"]
 
 ZB = 0.25  # depth of the face's rim, in head radii
 ZA = 0.60  # extra depth at the face centre
+BACK_RIM = 0.08  # back hair around the face lags the face's rim by this depth (radii): a little parallax
+R_OUT = 1.8  # where the rim depth has fallen to 0 (face radii): about the hair's outline
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,37 @@ class HeadModel:
     chin_y: float
     neck: tuple[float, float]  # pivot of the head on the neck
 
-    def surface(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Depth of the face surface (px, + toward the viewer)."""
+    def r2(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Squared normalised distance from the head centre (1 on the face ellipse)."""
         u = (x - self.cx) / self.rx
         w = (y - self.cy) / self.ry
-        return self.rx * (ZB + ZA * np.maximum(0.0, 1.0 - u * u - w * w))
+        return u * u + w * w
+
+    def surface(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Depth of the face surface (px, + toward the viewer): the dome inside the face ellipse, the rim depth
+        ``ZB`` falling smoothly to 0 at ``R_OUT`` face radii (the head's outline: a turning head's silhouette
+        barely moves, so the hair around the face does not slide off the body)."""
+        r2 = self.r2(x, y)
+        r = np.sqrt(r2)
+        t = np.clip((r - 1.0) / (R_OUT - 1.0), 0.0, 1.0)
+        fall = 1.0 - t * t * (3.0 - 2.0 * t)
+        return self.rx * (ZB * fall + ZA * np.maximum(0.0, 1.0 - r2))
+
+    def hair_depth(self, x: NDArray[np.float64], y: NDArray[np.float64], front: float, back: float
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(front, back) hair depth fields: one smooth field for every hair layer, so pieces that touch move
+        together. Front/side hair sits ``front`` radii above the surface over the face (bangs parallax) and
+        on it at the head's outline; back hair sits ``back`` radii below it behind the face's middle and
+        ``BACK_RIM`` below it around the face (a little parallax), on it again at the head's outline."""
+        r2 = self.r2(x, y)
+        r = np.sqrt(r2)
+        t = np.clip((r - 0.85) / 0.45, 0.0, 1.0)
+        inner = 1.0 - t * t * (3.0 - 2.0 * t)
+        t = np.clip((r - 1.0) / (R_OUT - 1.0), 0.0, 1.0)
+        fall = 1.0 - t * t * (3.0 - 2.0 * t)
+        s = self.surface(x, y)
+        back_z = s - back * self.rx * np.maximum(0.0, 1.0 - r2) - BACK_RIM * self.rx * fall
+        return s + front * self.rx * inner, back_z
 
     def turn(self, x: NDArray[np.float64], y: NDArray[np.float64], z: NDArray[np.float64],
              yaw_deg: float, pitch_deg: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
