@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from avatar_plugin.errors import ImageInputError
-from avatar_plugin.generator.backends import Inpainter, make_inpainter
+from avatar_plugin.generator.backends import Inpainter, make_inpainter, push_pull_fill
 from avatar_plugin.generator.types import DEFAULT_DEPTH_ORDER, Layer, Layers, Part, PartMasks
 
 __all__ = ["CompleteOptions", "run"]
@@ -130,23 +130,46 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
     shapes: dict[Part, Mask] = {}
     eyelids: dict[Part, NDArray[np.uint8]] = {}
     fills: dict[Part, tuple[int, int, int] | None] = {}
+    back_src: list[Mask | None] = [None]  # the back hair's fill source (hair tones without lines/highlights)
+    back_dark: list[float] = [1.0]
 
-    # ---- face: hull of the visible face + features, plus the forehead up to the hairline
+    # ---- face: hull of the visible face + features, a jaw template and a forehead dome up to the hairline
     face_vis = vis[Part.FACE]
     face_core = face_vis | face_feats
     hull = np.zeros((H, W), np.uint8)
     pts = cv2.findNonZero(face_core.astype(np.uint8))
     if pts is not None:
         cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)  # type: ignore[call-overload]
+    # the face half-width at the cheeks, measured on the visible skin (the template's 0.48 fw when unsure)
+    band = face_core[int(max(0, eye_y)) : int(max(1, min(H, eye_y + 0.15 * fw)))]
+    cols = np.nonzero(band.any(axis=0))[0] if band.size else np.zeros(0, int)
+    half_w = 0.5 * fw
+    if len(cols):
+        half_w = float(np.clip(max(cx - cols.min(), cols.max() - cx), 0.5 * fw, 0.58 * fw))
     t = np.clip((yy - eye_y) / max(chin_y - eye_y, 1.0), 0, 1)
-    half = 0.48 * fw * (1 - 0.75 * t**2)
+    half = half_w * (1 - 0.75 * t**2)
     lower = (np.abs(xx - cx) < half) & (yy >= eye_y) & (yy < chin_y)
-    upper = ((xx - cx) / (0.48 * fw)) ** 2 + ((yy - eye_y) / (0.62 * fw)) ** 2 < 1.0
-    upper &= yy < eye_y
-    template = lower | upper
+    # forehead dome: skin continues up under the bangs to a rounded hairline (no straight cut)
+    dome = ((xx - cx) / half_w) ** 2 + ((yy - eye_y) / (0.72 * fw)) ** 2 < 1.0
+    dome &= yy < eye_y
+    # ears: beside the face at eye height, only where hair hides them (the mask below)
+    ears = np.zeros((H, W), bool)
+    for sx in (-1.0, 1.0):
+        ears |= ((xx - (cx + sx * (half_w - 0.02 * fw))) / (0.1 * fw)) ** 2 + (
+            (yy - (eye_y + 0.04 * fw)) / (0.15 * fw)
+        ) ** 2 < 1.0
+    template = lower | dome | ears
+    hair_front = _union(pm, (Part.FRONT_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R))
     head_sil = np.asarray(ndimage.binary_fill_holes(face_core | hair_all | face_feats), dtype=bool)
     face_shape = face_core | ((hull > 0) | template) & (head_sil | face_core) & (yy < chin_y + 0.02 * fw)
+    # under the bangs the dome is skin even where the head silhouette is ragged
+    face_shape |= (dome | ears) & hair_front
     face_shape &= ~(_union(pm, (Part.NECK,)) & (yy > chin_y - 0.05 * fw))
+    face_shape = cv2.morphologyEx(face_shape.astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.03 * fw)) > 0
+    face_shape = np.asarray(ndimage.binary_fill_holes(face_shape), dtype=bool) | face_vis
+    # never over what is seen at rest: the face only grows under the parts drawn in front of it
+    in_front = DEFAULT_DEPTH_ORDER[DEFAULT_DEPTH_ORDER.index(Part.FACE) + 1 :]
+    face_shape &= face_vis | _union(pm, in_front)
     shapes[Part.FACE] = face_shape
 
     # ---- neck: up under the chin to the mouth height, as wide as its top rows
@@ -161,14 +184,25 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
             ext[int(mouth_y) : top + 1, cols.min() : cols.max() + 1] = True
         shapes[Part.NECK] = nv | (ext & (head_sil | fg))
 
-    # ---- back hair: the head silhouette to the chin, and between long strands
-    skull = ((xx - cx) / (0.62 * fw)) ** 2 + ((yy - (eye_y - 0.18 * fw)) / (0.68 * fw)) ** 2 < 1.0
-    behind = (skull | face_shape) & (yy < chin_y - 0.05 * fw)
-    closed = cv2.morphologyEx((hair_all | face_shape).astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.1 * fw)) > 0
-    behind |= np.asarray(ndimage.binary_fill_holes(closed), dtype=bool) & (yy < chin_y)
+    # ---- back hair: one continuous hair mass behind the head (skull, face, jaw and nape), no holes
+    skull = ((xx - cx) / (0.66 * fw)) ** 2 + ((yy - (eye_y - 0.18 * fw)) / (0.72 * fw)) ** 2 < 1.0
+    face_grown = cv2.dilate(face_shape.astype(np.uint8), _disk(0.1 * fw)) > 0
+    nape_y = chin_y + 0.12 * fw
+    behind = (skull | face_grown) & (yy < nape_y)
+    near_head = (np.abs(xx - cx) < 0.75 * fw) & (yy < nape_y)
+    head_hair = hair_all & near_head
+    mass = head_hair | behind
+    closed = cv2.morphologyEx(mass.astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.12 * fw)) > 0
+    behind |= np.asarray(ndimage.binary_fill_holes(closed), dtype=bool) & near_head
+    # the head part of the hair mass is convex: fill the notches between the hair and the face
+    hp = cv2.findNonZero((behind | head_hair).astype(np.uint8))
+    if hp is not None:
+        hh = np.zeros((H, W), np.uint8)
+        cv2.fillConvexPoly(hh, cv2.convexHull(hp), 1)  # type: ignore[call-overload]
+        behind |= (hh > 0) & (yy < chin_y + 0.05 * fw)
     back_vis = vis.get(Part.BACK_HAIR, np.zeros((H, W), bool))
     # long hair: between the left and right strands, down to where both sides have back hair
-    below = back_vis & (yy > chin_y)
+    below = hair_all & (yy > chin_y)  # long strands (back hair or locks) on both sides
     if below.any():
         left = below & (xx < cx - 0.2 * fw)
         right = below & (xx > cx + 0.2 * fw)
@@ -177,15 +211,27 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
             y_end = rows.max()
             lx = np.where(left.any(axis=1), np.argmax(left, axis=1), W)
             rx = np.where(right.any(axis=1), W - 1 - np.argmax(right[:, ::-1], axis=1), -1)
-            band = (yy >= chin_y - 0.05 * fw) & (yy <= y_end) & (xx >= lx[:, None]) & (xx <= rx[:, None])
-            behind |= band & (np.abs(xx - cx) < 0.75 * fw)
+            band_l = (yy >= chin_y - 0.05 * fw) & (yy <= y_end) & (xx >= lx[:, None]) & (xx <= rx[:, None])
+            behind |= band_l & (np.abs(xx - cx) < 0.8 * fw)
+            # strands that end on the shoulders go on behind the body (revealed when the body sways)
+            if y_end > chin_y + 0.2 * fw and y_end < H - 2:
+                body_m = _union(pm, (Part.BODY,))
+                ring = cv2.dilate(body_m.astype(np.uint8), _disk(0.03 * fw)) > 0
+                if (ring & below)[max(0, y_end - int(0.1 * fw)) : y_end + 1].any():
+                    x_l, x_r = max(lx[y_end], cx - 0.8 * fw), min(rx[y_end], cx + 0.8 * fw)
+                    tail = (yy > y_end) & (yy < y_end + 1.2 * fw) & (xx >= x_l) & (xx <= x_r)
+                    behind |= tail & body_m
     if back_vis.any() or hair_all.any():
-        shapes[Part.BACK_HAIR] = back_vis | behind
+        shape_b = back_vis | behind
+        shape_b = cv2.morphologyEx(shape_b.astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.04 * fw)) > 0
+        # never over the background: what is seen at rest stays the same
+        shapes[Part.BACK_HAIR] = (np.asarray(ndimage.binary_fill_holes(shape_b), dtype=bool) & fg) | back_vis
         src = back_vis if back_vis.sum() > (0.05 * fw) ** 2 else hair_all
-        tone = np.median(rgb[src & ~lines], axis=0) if (src & ~lines).any() else np.median(rgb[src], axis=0)
+        hair_src = _hair_source(rgb, src, lines, fw)
+        fills[Part.BACK_HAIR] = None
+        back_src[0] = hair_src
         if not back_vis.any():
-            tone = tone * 0.78
-        fills[Part.BACK_HAIR] = (int(tone[0]), int(tone[1]), int(tone[2]))
+            back_dark[0] = 0.78
 
     # ---- body under the side locks and hair on the chest
     if Part.BODY in vis:
@@ -276,10 +322,16 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
                     src = v & ~lines
                     if part == Part.FACE:
                         src = skin_src
-                    if src.sum() < 4:
-                        src = v
-                    painted = _paint(inpainter, rgb, hole, src)
-                    out[..., :3][hole] = painted[hole]
+                    if part == Part.BACK_HAIR and back_src[0] is not None:
+                        # smooth extension of the hair tones: no nearest-pixel streaks from edges/highlights
+                        src = back_src[0]
+                        painted = _paint_smooth(rgb, hole, src, back_dark[0])
+                        out[..., :3][hole] = painted[hole]
+                    else:
+                        if src.sum() < 4:
+                            src = v
+                        painted = _paint(inpainter, rgb, hole, src)
+                        out[..., :3][hole] = painted[hole]
         alpha = np.zeros((H, W), np.uint8)
         alpha[shape] = 255
         alpha[v] = rgba[..., 3][v]
@@ -307,6 +359,33 @@ def _paint(inpainter: Inpainter, rgb: NDArray[np.uint8], hole: Mask, src: Mask) 
     out[y0:y1, x0:x1] = inpainter.inpaint(
         np.ascontiguousarray(rgb[y0:y1, x0:x1]), hole[y0:y1, x0:x1], src[y0:y1, x0:x1]
     )
+    return out
+
+
+def _hair_source(rgb: NDArray[np.uint8], src: Mask, lines: Mask, fw: float) -> Mask:
+    """Hair pixels to extend: away from the edges, no line art, no highlights (the body tones of the hair)."""
+    inner = cv2.erode(src.astype(np.uint8), _disk(max(1.0, 0.008 * fw))) > 0
+    cand = inner & ~lines
+    if cand.sum() < 16:
+        cand = src & ~lines if (src & ~lines).sum() >= 16 else src
+    lum = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 0]
+    vals = lum[cand]
+    if len(vals) >= 16:
+        lo, hi = np.percentile(vals, (10, 75))
+        body = cand & (lum >= lo) & (lum <= hi)
+        if body.sum() >= 16:
+            cand = body
+    return cand
+
+
+def _paint_smooth(rgb: NDArray[np.uint8], hole: Mask, src: Mask, darken: float = 1.0) -> NDArray[np.uint8]:
+    """Push-pull extension of ``src`` colours into ``hole`` (bounding box of both), optionally darkened."""
+    both = hole | src
+    ys, xs = np.nonzero(both)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    out = rgb.copy()
+    fill = push_pull_fill(np.ascontiguousarray(rgb[y0:y1, x0:x1]), src[y0:y1, x0:x1]).astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(fill * darken, 0, 255).astype(np.uint8)
     return out
 
 

@@ -47,6 +47,7 @@ class SegmentOptions:
 
     landmarks: LandmarkOptions = field(default_factory=LandmarkOptions)
     work_face_width: float = WORK_FACE_WIDTH
+    min_island: float = 0.001  # islands of a part smaller than this share of the picture join their surroundings
 
 
 def to_lab(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -162,6 +163,8 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
     lm = _refine_landmarks(lm, feats)
     # 6. unassigned foreground (line art) -> front-most neighbour, then nearest
     labels = _assign_rest(labels, fg_full, G)
+    # 7. clean-up: small islands of one part inside another join the part around them
+    labels = _clean_islands(labels, G, options.min_island)
     masks: dict[Part, Mask] = {}
     for part, pid in _ID.items():
         m = labels == pid
@@ -313,7 +316,7 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     labels[neck] = _ID[Part.NECK]
     labels[face] = _ID[Part.FACE]
     # --- split hair
-    front, side_l, side_r, back = _split_hair(hair, face, neck, fg, line, g, xx, yy)
+    front, side_l, side_r, back = _split_hair(hair, face, neck, fg, line, g, xx, yy, lab)
     labels[back] = _ID[Part.BACK_HAIR]
     labels[side_l] = _ID[Part.SIDE_HAIR_L]
     labels[side_r] = _ID[Part.SIDE_HAIR_R]
@@ -324,12 +327,23 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     return labels, skin_lab, hair_c
 
 
-def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Geo, xx, yy):
+def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Geo, xx, yy, lab=None):
+    """Front hair (crown + bangs), side locks and back hair, split along the line art (a seeded watershed).
+
+    Seeds: the crown and the bangs over the forehead (front); hair beside the cheeks below the brow line (a
+    side lock candidate per side); hair far outside the skull (back). The watershed grows them over the hair
+    mask on an elevation made of the line art and colour edges, so the boundaries follow the drawn strands
+    instead of a straight cut. A side region is a lock (in front) when enough of it lies over the face outline,
+    the neck or the body; otherwise it joins the back hair.
+    """
+    from skimage.segmentation import watershed
+
     fw = g.fw
+    H, W = hair.shape
+    brow_y = g.eye_y - 0.2 * fw
+    dx = np.abs(xx - g.cx)
     skull = ((xx - g.cx) / (0.62 * fw)) ** 2 + ((yy - (g.eye_y - 0.18 * fw)) / (0.68 * fw)) ** 2 < 1.0
-    over_face = np.abs(xx - g.cx) < 0.36 * fw
-    front = hair & skull & ((yy < g.eye_y - 0.1 * fw) | (over_face & (yy < g.eye_y + 0.15 * fw)))
-    rest = hair & ~front
+    wide_skull = ((xx - g.cx) / (0.8 * fw)) ** 2 + ((yy - (g.eye_y - 0.18 * fw)) / (0.86 * fw)) ** 2 < 1.0
     # amodal face: convex hull of the face skin + a template (widest at the cheeks, narrowing to the chin)
     hull = np.zeros_like(face)
     pts = cv2.findNonZero(face.astype(np.uint8))
@@ -337,31 +351,59 @@ def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Ge
         cv2.fillConvexPoly(hull.view(np.uint8), cv2.convexHull(pts), 1)  # type: ignore[call-overload]
     t = np.clip((yy - g.eye_y) / max(g.chin_y - g.eye_y, 1), 0, 1)
     half = 0.48 * fw * (1 - 0.7 * t**2)
-    template = (np.abs(xx - g.cx) < half) & (yy > g.eye_y - 0.3 * fw) & (yy < g.chin_y)
-    in_front_zone = hull | template | (neck | (np.abs(xx - g.cx) < 0.2 * fw) & (yy > g.chin_y))
-    # over the body: body pixels further out in the same row (the hair lies on the chest/shoulders)
+    template = (dx < half) & (yy > g.eye_y - 0.3 * fw) & (yy < g.chin_y)
+    # seeds
+    markers = np.zeros((H, W), np.int32)
+    FRONT, SIDE_L, SIDE_R, BACK = 1, 2, 3, 4
+    back_seed = hair & ~wide_skull & ((yy < g.eye_y - 0.3 * fw) | (dx > 0.8 * fw))
+    back_seed |= hair & (dx > 0.85 * fw)
+    markers[back_seed] = BACK
+    face_ring = (cv2.dilate(face.astype(np.uint8), _disk(0.1 * fw)) > 0) & ~face
+    side_zone = hair & (yy > g.eye_y - 0.05 * fw) & (yy < g.chin_y) & (dx > 0.3 * fw) & (dx < 0.7 * fw)
+    side_zone &= face_ring | template
+    markers[side_zone & (xx >= g.cx)] = SIDE_L
+    markers[side_zone & (xx < g.cx)] = SIDE_R
+    front_seed = hair & skull & (yy < brow_y - 0.1 * fw) & (dx < 0.5 * fw)
+    front_seed |= hair & (dx < 0.22 * fw) & (yy < g.eye_y)  # bangs hanging over the forehead / between the eyes
+    markers[front_seed] = FRONT
+    if lab is not None:
+        L = lab[..., 0]
+        dark = np.clip(cv2.GaussianBlur(L, (0, 0), max(1.0, fw / 80)) - L, 0, None)
+        gx = cv2.Sobel(lab, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3)
+        grad = np.sqrt((gx**2 + gy**2).sum(axis=2))
+        elev = dark * 4.0 + grad
+    else:
+        elev = line.astype(np.float32)
+    elev = cv2.GaussianBlur(elev.astype(np.float32), (0, 0), 0.7)
+    ws = watershed(elev, markers, mask=hair)
+    front = hair & (ws == FRONT)
+    # unreached hair (no seed in its piece): old geometric rule
+    lost = hair & (ws == 0)
+    front |= lost & skull & (yy < g.eye_y - 0.1 * fw)
+    in_front_zone = hull | template | (neck | (dx < 0.2 * fw) & (yy > g.chin_y))
     body = fg & ~hair & ~face & ~neck
-    _H, W = fg.shape
     cols = np.arange(W)[None, :]
     has_body = body.any(axis=1)
     bl = np.where(has_body, np.argmax(body, axis=1), W)[:, None]
     br = np.where(has_body, W - 1 - np.argmax(body[:, ::-1], axis=1), -1)[:, None]
     inside_body = (cols > bl) & (cols < br) & (yy > g.chin_y)
-    n, comp = cv2.connectedComponents((rest & ~line).astype(np.uint8), connectivity=4)
-    side = np.zeros_like(hair)
-    if n > 1:
-        idx = comp.ravel()
-        cnt = np.bincount(idx, minlength=n).astype(np.float64)
-        over = np.bincount(idx, weights=(in_front_zone | inside_body).ravel().astype(np.float64), minlength=n)
-        frac = over / np.maximum(cnt, 1)
-        ok = (frac >= 0.3) & (cnt >= (0.03 * fw) ** 2)
-        ok[0] = False
-        side = ok[comp] & (yy > g.eye_y - 0.3 * fw)
-    side = side & rest
-    back = rest & ~side
-    # line pixels inside the split regions stay with the region around them
-    side_l = side & (xx >= g.cx)
-    side_r = side & (xx < g.cx)
+    over = in_front_zone | inside_body
+    hull_ring = cv2.dilate(hull.view(np.uint8), _disk(0.06 * fw)) > 0
+    side_l = np.zeros_like(hair)
+    side_r = np.zeros_like(hair)
+    for lab_id, out in ((SIDE_L, side_l), (SIDE_R, side_r)):
+        reg = hair & (ws == lab_id)
+        if not reg.any():
+            continue
+        # the lock is the part of the region connected to its seed; over the face/neck/body enough
+        reg = _components_touching(reg, markers == lab_id)
+        frac = (reg & over).sum() / max(1, reg.sum())
+        near = (reg & hull_ring).sum() / max(1, reg.sum())
+        if (frac >= 0.25 or near >= 0.15) and reg.sum() >= (0.03 * fw) ** 2:
+            out |= reg
+    # hair hanging over the face that the front did not reach is front hair
+    back = hair & ~front & ~side_l & ~side_r
     return front, side_l, side_r, back
 
 
@@ -589,6 +631,53 @@ def _assign_rest(labels: NDArray[np.int32], fg: Mask, g: _Geo) -> NDArray[np.int
         else:
             labels[todo] = _ID[Part.BODY]
     return labels
+
+
+_BIG = (Part.BACK_HAIR, Part.BODY, Part.NECK, Part.FACE, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.FRONT_HAIR)
+
+
+def _clean_islands(labels: NDArray[np.int32], g: _Geo, min_share: float) -> NDArray[np.int32]:
+    """Islands (connected pieces) of a part below ``min_share`` of the picture join the part that surrounds them.
+
+    Big parts (hair, body, neck, face) keep their largest piece; every other piece under the threshold gets the
+    most common label on a ring around it. Face features keep pieces of at least ~1% of a face width squared.
+    Pieces that would float apart when the rig moves a part (a hair speck in the body, a skin speck in the hair)
+    disappear this way; holes of one big part in another are filled by the same rule.
+    """
+    H, W = labels.shape
+    big_min = max(16, int(min_share * H * W))
+    feat_min = max(3, int((0.012 * g.fw) ** 2))
+    out = labels.copy()
+    k3 = np.ones((3, 3), np.uint8)
+    for _round in range(2):
+        changed = False
+        for part, pid in _ID.items():
+            m = out == pid
+            if not m.any():
+                continue
+            n, comp, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+            if n <= 2 and part not in _BIG:
+                continue
+            areas = stats[1:, cv2.CC_STAT_AREA]
+            biggest = 1 + int(np.argmax(areas))
+            limit = big_min if part in _BIG else feat_min
+            for i in np.nonzero(areas < limit)[0] + 1:
+                if i == biggest:
+                    continue
+                x, y, w, h, _a = stats[i]
+                x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), min(W, x + w + 2), min(H, y + h + 2)
+                piece = comp[y0:y1, x0:x1] == i
+                ring = (cv2.dilate(piece.astype(np.uint8), k3, iterations=2) > 0) & ~piece
+                around = out[y0:y1, x0:x1][ring]
+                around = around[(around > 0) & (around != pid)]
+                if len(around) == 0:
+                    continue
+                vals, cnt = np.unique(around, return_counts=True)
+                out[y0:y1, x0:x1][piece] = vals[np.argmax(cnt)]
+                changed = True
+        if not changed:
+            break
+    return out
 
 
 def _refine_landmarks(lm: FaceLandmarks, feats: dict[Part, Mask]) -> FaceLandmarks:
