@@ -225,3 +225,37 @@ def test_parity_on_a_generated_avatar(browser, tmp_path):
         page.close()
     finally:
         stop_daemon(proc)
+
+
+def test_parity_at_texture_edges(browser, tmp_path):
+    """UVs that reach the texture's border sample the edge texel (clamp to edge) in both renderers."""
+    from avatar_plugin.puppet.io import write_puppet
+    from avatar_plugin.puppet.model import Axis, Binding, BindingTarget, Meta, Node, NodeKind, Parameter, Puppet
+    from avatar_plugin.puppet.model import Texture as Tex
+    from avatar_plugin.puppet.sample import grid_mesh
+
+    tex = np.zeros((2, 2, 4), np.uint8)
+    tex[:, 0] = (255, 0, 0, 255)
+    tex[:, 1] = (0, 0, 255, 255)
+    puppet = Puppet(
+        meta=Meta("edges", (64, 64)),
+        parameters=(Parameter("ParamAngleX", (Axis("ParamAngleX", -30.0, 30.0, 0.0, (-30.0, 0.0, 30.0)),)),),
+        nodes=(Node("quad", NodeKind.PART, mesh=grid_mesh(4, 4, 56, 56, 2, 2, (0.0, 0.0, 1.0, 1.0)), draw_order=0),),
+        bindings=(Binding("ParamAngleX", "quad", BindingTarget.ROTATE, np.array([-20.0, 0.0, 20.0])),),
+        physics=(), textures=(Tex("t.png", tex),))
+    folder = tmp_path / "edges"
+    write_puppet(puppet, folder)
+    proc, base = start_daemon(folder)
+    try:
+        page, errors = open_avatar(browser, base, size=64)
+        for values in [{}, {"ParamAngleX": 30.0}]:
+            page.evaluate("v => window.avatar.renderFixed(v)", values)
+            got = np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))).convert("RGBA"))
+            want = render(puppet, values)
+            assert tuple(want[30, 5]) == (255, 0, 0, 255)  # the edge texel, not a fade to transparent
+            mad = np.abs(premultiplied(got) - premultiplied(want)).mean()
+            assert mad <= 2.0, f"{values}: mean abs difference {mad:.3f}/255"
+        assert not errors
+        page.close()
+    finally:
+        stop_daemon(proc)

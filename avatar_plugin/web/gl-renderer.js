@@ -1,7 +1,7 @@
 // WebGL2 drawing of a draw list (from puppet-eval.js), with the rules of avatar_plugin/puppet/raster.py:
 // - a pixel is covered when its centre is inside a triangle (GL's rasterisation rule);
 // - textures are sampled bilinearly at (u * W - 0.5, v * H - 0.5) texels with texelFetch, premultiplied in the
-//   shader from straight-alpha texels, transparent outside the texture (as cv2.remap with a zero border);
+//   shader from straight-alpha texels, clamped to the edge texel outside the texture (GL CLAMP_TO_EDGE);
 // - parts are composited back to front with premultiplied blending per blend mode, times opacity:
 //     normal   src + dst (1 - src_a)          ONE, ONE_MINUS_SRC_ALPHA
 //     multiply src dst + dst (1 - src_a)      DST_COLOR, ONE_MINUS_SRC_ALPHA
@@ -34,8 +34,7 @@ uniform int u_mask;     // 1: stencil pass, discard where alpha <= threshold
 uniform float u_threshold;
 out vec4 outColor;
 vec4 texel(ivec2 p, ivec2 size) {
-  if (p.x < 0 || p.y < 0 || p.x >= size.x || p.y >= size.y) return vec4(0.0);
-  vec4 c = texelFetch(u_tex, p, 0);
+  vec4 c = texelFetch(u_tex, clamp(p, ivec2(0), size - 1), 0);
   return vec4(c.rgb * c.a, c.a);
 }
 void main() {
