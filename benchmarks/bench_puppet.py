@@ -69,7 +69,7 @@ def raster_per_triangle_warp(draw_list: DrawList, textures: list[Texture]) -> np
     w, h = draw_list.canvas_size
     canvas = np.zeros((h, w, 4), np.float32)
     for item in draw_list.items:
-        tex = premultiplied(textures[item.texture])
+        tex = premultiplied(textures[item.texture]).astype(np.float32) / 255.0
         th, tw = tex.shape[:2]
         for tri in item.triangles:
             dst = item.vertices[tri].astype(np.float32)
