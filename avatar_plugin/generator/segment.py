@@ -156,7 +156,8 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
     # 4. face features at full resolution
     lab = to_lab(image.rgba[..., :3])
     G = _Geo.of(lm)
-    feats, fcolors = _face_features(lab, fg_full, G, skin_lab, labels)
+    hair_l = float(hair_centres[0, 0]) if hair_centres is not None and len(hair_centres) else None
+    feats, fcolors = _face_features(lab, fg_full, G, skin_lab, labels, hair_l)
     for part, m in feats.items():
         labels[m] = _ID[part]
     # refine eye / mouth centres from the found parts
@@ -410,13 +411,13 @@ def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Ge
 # ---------------------------------------------------------------------------------------- face features
 
 
-def _face_features(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab, labels: NDArray[np.int32]):
+def _face_features(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab, labels: NDArray[np.int32],
+                   hair_l: float | None = None):
     """Eyes, brows and mouth at full resolution, each in a box around its landmark."""
     H, W = fg.shape
     fw = g.fw
     out: dict[Part, Mask] = {}
     colors: dict[str, tuple[int, int, int]] = {}
-    face_zone = labels == _ID[Part.FACE]
     for side, (ex, ey) in (("l", g.eye_l), ("r", g.eye_r)):
         x0, x1 = int(max(0, ex - 0.19 * fw)), int(min(W, ex + 0.19 * fw))
         y0, y1 = int(max(0, ey - 0.2 * fw)), int(min(H, ey + 0.15 * fw))
@@ -440,14 +441,17 @@ def _face_features(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab, labels
             colors[f"iris_{side}"] = _lab_to_rgb(np.median(crop[iris], axis=0))
         if lash.any():
             colors[f"lash_{side}"] = _lab_to_rgb(np.median(crop[lash], axis=0))
-        # brow: elongated non-skin stroke above the eye
-        bx0, bx1 = int(max(0, ex - 0.2 * fw)), int(min(W, ex + 0.2 * fw))
-        by0 = int(max(0, ey - 0.42 * fw))
+        # brow: a dark, elongated stroke above the eye (between the eye top and the bangs; may touch them)
+        bx0, bx1 = int(max(0, ex - 0.22 * fw)), int(min(W, ex + 0.22 * fw))
+        by0 = int(max(0, ey - 0.45 * fw))
         top_eye = y0 + (np.nonzero((white | iris | lash).any(axis=1))[0].min() if (white | iris | lash).any() else 0)
-        by1 = int(max(by0 + 1, min(top_eye - 0.01 * fw, ey - 0.1 * fw)))
+        by1 = int(max(by0 + 1, min(top_eye - 0.01 * fw, ey - 0.08 * fw)))
+        if by1 - by0 < 3 or bx1 - bx0 < 3:
+            continue
         bcrop = lab[by0:by1, bx0:bx1]
-        bz = face_zone[by0:by1, bx0:bx1]
-        bm = _brow(bcrop, bz, (ex - bx0, ey - 0.27 * fw - by0), fw, skin_lab)
+        blab = labels[by0:by1, bx0:bx1]
+        bz = fg[by0:by1, bx0:bx1] & np.isin(blab, (0, -1, _ID[Part.FACE], _ID[Part.FRONT_HAIR], _ID[Part.BODY]))
+        bm = _brow(bcrop, bz, (ex - bx0, ey - 0.27 * fw - by0), fw, skin_lab, hair_l)
         if bm is not None:
             full = np.zeros((H, W), bool)
             full[by0:by1, bx0:bx1] = bm
@@ -529,6 +533,21 @@ def _eye_parts(crop: NDArray[np.float32], fg: Mask, c: tuple[float, float], fw: 
         ys = np.nonzero(comp2 == i)[0]
         keep[i] = ys.min() < top_limit
     lash = keep[comp2] & lash
+    # the lash line is thin: inside the iris columns only the top band of dark pixels is lash, the dark
+    # pixels below it (pupil, the dark top of the iris) belong to the iris (they must not blink with the lid)
+    if iris_region.any() and lash.any():
+        icols = np.nonzero(iris_region.any(axis=0))[0]
+        lash_cols = lash.any(axis=0)
+        top = np.where(lash_cols, np.argmax(lash, axis=0), h)
+        t_max = max(2.0, 0.06 * fw)
+        deep = yy > top[None, :] + t_max
+        in_cols = np.zeros(w, bool)
+        in_cols[icols.min() : icols.max() + 1] = True
+        # only below the lash line at its own column, and inside the iris disc's columns
+        moved = lash & deep & in_cols[None, :]
+        if moved.any():
+            iris_region = iris_region | moved
+            lash = lash & ~moved
     iris = iris_region & ~lash & ~(white & ~_fill(iris_region & ~white))
     white = white & ~iris & ~lash
     rest = blob & ~iris & ~lash & ~white
@@ -543,27 +562,42 @@ def _eye_parts(crop: NDArray[np.float32], fg: Mask, c: tuple[float, float], fw: 
     return white, iris, lash, None
 
 
-def _brow(crop: NDArray[np.float32], zone: Mask, c: tuple[float, float], fw: float, skin_lab):
+def _brow(crop: NDArray[np.float32], zone: Mask, c: tuple[float, float], fw: float, skin_lab,
+          hair_l: float | None = None):
+    """The brow in a box above one eye: dark strokes (hair-coloured or darker), thin and elongated.
+
+    The bulky bangs in the box are removed first (an opening wider than a brow is thick keeps only them),
+    so a brow that touches the bangs or is partly covered is still found.
+    """
     if crop.size == 0:
         return None
+    lum = crop[..., 0]
     d_skin = _de(crop, skin_lab, 0.5)
-    cand = (d_skin > 14.0) & zone
-    n, comp, stats, cents = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
-    _h, _w = crop.shape[:2]
+    dark_lim = skin_lab[0] - 12.0
+    if hair_l is not None:
+        dark_lim = min(dark_lim, hair_l + 8.0)
+    cand = (d_skin > 14.0) & (lum < dark_lim) & zone
+    bulk = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_OPEN, _disk(max(1.5, 0.03 * fw))) > 0
+    bulk = cv2.dilate(bulk.astype(np.uint8), _disk(max(1.0, 0.006 * fw))) > 0
+    thin = cand & ~bulk
+    # brows run sideways: a horizontal opening drops the bang outlines and strand lines that touch them
+    klen = max(3, int(round(0.05 * fw)))
+    thin = cv2.morphologyEx(thin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, klen), np.uint8)) > 0
+    thin = cv2.morphologyEx(thin.astype(np.uint8), cv2.MORPH_CLOSE, _disk(max(1.0, 0.006 * fw))) > 0
+    n, comp, stats, cents = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)
     best, best_s = -1, -1.0
     for i in range(1, n):
-        _x, y, bw, bh, area = stats[i]
-        if area < (0.02 * fw) ** 2 or bw < 0.08 * fw or bw < 1.8 * bh:
+        _x, _y, bw, bh, area = stats[i]
+        if area < (0.015 * fw) ** 2 or bw < 0.07 * fw or bw < 1.8 * bh or bw > 0.36 * fw:
             continue
-        if y == 0 and bw > 0.32 * fw:
-            continue  # a bang edge along the top
         d = abs(cents[i][1] - c[1]) / fw + 0.5 * abs(cents[i][0] - c[0]) / fw
-        s = area / (1 + (d / 0.08) ** 2)
+        s = area * min(bw / max(bh, 1), 6.0) / (1 + (d / 0.08) ** 2)
         if s > best_s:
             best, best_s = i, s
     if best < 0:
         return None
-    return comp == best
+    grown = cv2.dilate((comp == best).astype(np.uint8), _disk(max(1.0, 0.008 * fw))) > 0
+    return grown & cand & ~bulk
 
 
 def _mouth_parts(crop: NDArray[np.float32], c: tuple[float, float], fw: float, skin_lab):
@@ -677,6 +711,25 @@ def _clean_islands(labels: NDArray[np.int32], g: _Geo, min_share: float) -> NDAr
                 changed = True
         if not changed:
             break
+    # pieces of "body" in the head (above the chin, cut off from the main body) are hair or skin the colour
+    # models missed (white/silver/pink hair, highlights): they join the part around them
+    bid = _ID[Part.BODY]
+    m = out == bid
+    n, comp, stats, cents = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    if n > 2:
+        biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        for i in range(1, n):
+            if i == biggest or cents[i][1] > g.chin_y or stats[i, cv2.CC_STAT_AREA] > 0.03 * H * W:
+                continue
+            x, y, w, h, _a = stats[i]
+            x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), min(W, x + w + 2), min(H, y + h + 2)
+            piece = comp[y0:y1, x0:x1] == i
+            ring = (cv2.dilate(piece.astype(np.uint8), k3, iterations=2) > 0) & ~piece
+            around = out[y0:y1, x0:x1][ring]
+            around = around[(around > 0) & (around != bid)]
+            if len(around) >= 0.5 * ring.sum():
+                vals, cnt = np.unique(around, return_counts=True)
+                out[y0:y1, x0:x1][piece] = vals[np.argmax(cnt)]
     return out
 
 
