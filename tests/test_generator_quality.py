@@ -1,0 +1,151 @@
+"""Stages 1-2 quality on synthetic characters: one test per failure seen on real art (issue 3 follow-up).
+
+Head turns must not reveal gaps (back hair one mass behind the face, skin under the bangs), side locks follow
+the strands, brows are found, dark iris pixels stay out of the lashes, and no small islands float apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from avatar_plugin.generator import complete, segment
+from avatar_plugin.generator.load import source_from_array
+from avatar_plugin.generator.synth import make_character, random_spec
+from avatar_plugin.generator.types import Part
+
+BIG = (Part.BACK_HAIR, Part.BODY, Part.NECK, Part.FACE, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.FRONT_HAIR)
+
+
+def _iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+@pytest.fixture(scope="module")
+def chars():
+    out = []
+    for seed in (1, 4, 6, 9):  # bob with locks, bob without, long with locks (x2)
+        spec = replace(random_spec(seed, size=512), glasses=False, bangs_over_brows=False)
+        char = make_character(spec)
+        pm = segment.run(source_from_array(char.rgba, f"synthetic-{seed}"))
+        out.append((char, pm, complete.run(pm)))
+    return out
+
+
+def _alpha(layers, part):
+    return layers.layers[part].full(layers.canvas_size)[..., 3] > 0
+
+
+def test_back_hair_is_one_mass_behind_the_whole_face(chars):
+    for char, pm, layers in chars:
+        back = _alpha(layers, Part.BACK_HAIR)
+        face = _alpha(layers, Part.FACE)
+        assert back[face].mean() > 0.99, "back hair has a gap behind the face"
+        holes = np.asarray(ndimage.binary_fill_holes(back)) & ~back
+        assert holes.sum() == 0, "back hair has holes"
+        assert ndimage.label(back)[1] == 1, "back hair is in pieces"
+        # the hidden (completed) hair behind the head is about the size of the face or more
+        hidden = back & ~pm.masks.get(Part.BACK_HAIR, np.zeros_like(back))
+        assert hidden.sum() > 0.9 * pm.masks[Part.FACE].sum()
+        # filled with the hair's colour (the truth: the back hair's shadow tone), not skin, no light streaks
+        gt = char.layers[Part.BACK_HAIR]
+        both = hidden & (gt[..., 3] > 200) & face
+        full = layers.layers[Part.BACK_HAIR].full(layers.canvas_size)
+        err = np.abs(full[..., :3][both].astype(float) - gt[..., :3][both]).mean(axis=1)
+        assert np.median(err) < 25 and np.percentile(err, 99) < 90
+
+
+def test_face_skin_continues_under_the_bangs_to_a_rounded_forehead(chars):
+    for char, pm, layers in chars:
+        face = _alpha(layers, Part.FACE)
+        gt = char.layers[Part.FACE][..., 3] >= 128
+        hidden = gt & ~char.visible[Part.FACE]
+        assert (face & hidden).sum() > 0.9 * hidden.sum()
+        # the face never grows over what is seen at rest: only under the parts in front of it
+        front_of_face = np.zeros_like(face)
+        for p in (Part.FRONT_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.BROW_L, Part.BROW_R,
+                  Part.EYE_WHITE_L, Part.EYE_WHITE_R, Part.IRIS_L, Part.IRIS_R, Part.LASHES_L, Part.LASHES_R,
+                  Part.MOUTH, Part.MOUTH_INTERIOR):
+            if p in pm.masks:
+                front_of_face |= pm.masks[p]
+        assert not (face & ~pm.masks[Part.FACE] & ~front_of_face).any()
+        # a dome, not a straight cut under the bangs: narrow near the top, wide at the eyes
+        lm = layers.landmarks
+        rows = np.nonzero(face.any(axis=1))[0]
+        top = rows.min()
+        eye_y = int((lm.eye_l[1] + lm.eye_r[1]) / 2)
+        assert top < eye_y - 0.4 * lm.face_width
+        width = face.sum(axis=1)
+        assert width[top + int(0.04 * lm.face_width)] < 0.75 * width[eye_y]
+
+
+def test_side_locks_follow_the_strands(chars):
+    for char, pm, _layers in chars:
+        H, W = char.rgba.shape[:2]
+        if not char.spec.side_locks:
+            continue
+        for p in (Part.SIDE_HAIR_L, Part.SIDE_HAIR_R):
+            assert _iou(pm.masks.get(p, np.zeros((H, W), bool)), char.visible[p]) > 0.3, p
+        # bangs and crown are one piece with the crown on top (the crown is never a side lock)
+        lm = pm.landmarks
+        top_hair = np.nonzero(pm.masks[Part.FRONT_HAIR].any(axis=1))[0].min()
+        for p in (Part.SIDE_HAIR_L, Part.SIDE_HAIR_R):
+            if p in pm.masks:
+                assert np.nonzero(pm.masks[p].any(axis=1))[0].min() > top_hair + 0.2 * lm.face_width
+
+
+def test_brows_are_found_above_the_eyes(chars):
+    for char, pm, _layers in chars:
+        for p in (Part.BROW_L, Part.BROW_R):
+            assert p in pm.masks, p
+            assert _iou(pm.masks[p], char.visible[p]) > 0.4, p
+
+
+def test_dark_iris_pixels_stay_out_of_the_lashes(chars):
+    for char, pm, _layers in chars:
+        for lash, iris in ((Part.LASHES_L, Part.IRIS_L), (Part.LASHES_R, Part.IRIS_R)):
+            if lash not in pm.masks:
+                continue
+            la = pm.masks[lash]
+            assert (la & char.visible[iris]).sum() <= 0.05 * la.sum(), lash
+            # the lash line is thin: at most ~0.08 face widths tall in any column
+            assert la.sum(axis=0).max() <= 0.08 * char.landmarks.face_width + 2
+
+
+def test_no_small_islands(chars):
+    for _char, pm, _layers in chars:
+        H, W = pm.image.rgba.shape[:2]
+        for p, m in pm.masks.items():
+            _n, _lab, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+            areas = sorted(stats[1:, cv2.CC_STAT_AREA])[:-1]  # all but the largest
+            limit = 0.001 * H * W if p in BIG else (0.012 * pm.landmarks.face_width) ** 2
+            assert all(a >= limit - 1 for a in areas), (p, areas[:5])
+
+
+def test_planted_specks_join_the_part_around_them():
+    char = make_character(replace(random_spec(4, size=512), glasses=False))
+    rgba = char.rgba.copy()
+    body = char.visible[Part.BODY]
+    ys, xs = np.nonzero(cv2.erode(body.astype(np.uint8), np.ones((15, 15), np.uint8)))
+    y, x = int(np.median(ys)), int(np.median(xs))
+    rgba[y - 3 : y + 3, x - 3 : x + 3, :3] = char.spec.hair_color  # a hair-coloured speck on the clothes
+    pm = segment.run(source_from_array(rgba, "speck"))
+    assert pm.masks[Part.BODY][y, x]
+
+
+def test_body_pieces_in_the_head_become_hair():
+    # silver hair on pale skin: whatever is not found as hair must not float as "body" in the head
+    spec = replace(random_spec(6, size=512), hair_color=(225, 225, 235), glasses=False)
+    char = make_character(spec)
+    pm = segment.run(source_from_array(char.rgba, "silver"))
+    body = pm.masks[Part.BODY]
+    n, _lab, stats, cents = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
+    chin = char.landmarks.chin[1] if char.landmarks.chin else char.landmarks.face_box[3]
+    big = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    for i in range(1, n):
+        if i != big:
+            assert cents[i][1] > chin, "a piece of body floats in the head"
