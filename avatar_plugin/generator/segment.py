@@ -280,12 +280,16 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     roi = (np.abs(xx - g.cx) < 0.62 * fw) & (yy > g.face_top - 0.35 * fw) & (yy < g.chin_y + 0.1 * fw)
     skin_open = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_OPEN, _disk(fw / 150)) > 0
     face = _components_touching(skin_open & roi, core)
+    # skin-coloured hair (pink, blonde) connected to the face above the forehead is not face
+    face &= (yy > g.eye_y) | (((xx - g.cx) / (0.56 * fw)) ** 2 + ((yy - g.eye_y) / (0.68 * fw)) ** 2 < 1.0)
     # jaw: a curve from the cheeks (at mouth height, +-0.5 fw) down to the chin
     rel = np.clip(np.abs(xx - g.cx) / (0.5 * fw), 0, 1.5)
     jaw_y = g.chin_y + 0.02 * fw - (g.chin_y - (g.mouth[1] - 0.1 * fw)) * rel**2
     face &= yy < jaw_y
     # forehead skin between the bang tips and above the brows is face too
-    face |= skin_open & roi & (yy < g.eye_y) & (np.abs(xx - g.cx) < 0.45 * fw)
+    # (within a forehead dome: skin-coloured hair higher up on the crown is not face)
+    dome = ((xx - g.cx) / (0.5 * fw)) ** 2 + ((yy - g.eye_y) / (0.62 * fw)) ** 2 < 1.0
+    face |= skin_open & roi & (yy < g.eye_y) & dome
     # close small gaps, fill the holes of features
     face = cv2.morphologyEx(face.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 80)) > 0
     face = _fill(face) & fg & ~hair_like
@@ -719,7 +723,7 @@ def _clean_islands(labels: NDArray[np.int32], g: _Geo, min_share: float) -> NDAr
     if n > 2:
         biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         for i in range(1, n):
-            if i == biggest or cents[i][1] > g.chin_y or stats[i, cv2.CC_STAT_AREA] > 0.03 * H * W:
+            if i == biggest or cents[i][1] > g.chin_y or stats[i, cv2.CC_STAT_AREA] > 0.1 * H * W:
                 continue
             x, y, w, h, _a = stats[i]
             x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), min(W, x + w + 2), min(H, y + h + 2)
