@@ -137,7 +137,8 @@ def synthesize_missing(layers: Layers) -> tuple[Layers, tuple[str, ...]]:
 _NO_BLEED = SMALL_PARTS | {Part.ACCESSORY, Part.FACE}  # the face keeps its outline; stage 2 completes it
 # left as stage 2 made them: hidden at rest, or (the mouth) cut and stretched by the rig, whose thin corners
 # must keep their shape
-_HIDDEN_AT_REST = frozenset({Part.MOUTH_INTERIOR, Part.EYELID_L, Part.EYELID_R, Part.MOUTH})
+_NOT_SHOWN_AT_REST = frozenset({Part.MOUTH_INTERIOR, Part.EYELID_L, Part.EYELID_R})
+_HIDDEN_AT_REST = _NOT_SHOWN_AT_REST | {Part.MOUTH}
 
 
 def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
@@ -157,11 +158,17 @@ def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
     order = [p for p in layers.depth_order if p in layers.layers]
     W, H = layers.canvas_size
     owner = np.full((H, W), -1, np.int32)
+    cover = np.full((H, W), -1, np.int32)  # the front-most opaque visible layer: it hides what is behind
     for k, p in enumerate(order):
         layer = layers.layers[p]
+        if p in _NOT_SHOWN_AT_REST:
+            continue
         vis = np.zeros((H, W), bool)
         _paste(vis, layer.visible, layer.offset)
         owner[vis] = k
+        vis[:] = False
+        _paste(vis, layer.visible & (layer.image[..., 3] > 250), layer.offset)
+        cover[vis] = k
     grow = max(1, int(round(bleed * layers.landmarks.face_width)))
     out: dict[Part, Layer] = {}
     for k, p in enumerate(order):
@@ -176,15 +183,18 @@ def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
         h, w = img.shape[:2]
         own = np.full((h, w), -1, np.int32)
         _paste(own, owner, (-ox, -oy))  # the canvas owner map cropped to this layer's window
+        hid = np.full((h, w), -1, np.int32)
+        _paste(hid, cover, (-ox, -oy))
         vis = vis & (own == k)  # visible and not under a front layer's visible pixels
         behind = (own >= 0) & (own < k)
-        img[..., 3][behind & ~vis] = 0
+        # (partly transparent pixels stay: antialiased edges over the part behind are the picture's own)
+        img[..., 3][behind & ~vis & (img[..., 3] > 250)] = 0
         if p not in _NO_BLEED or p is Part.FACE:
             _drop_stray_strokes(img, vis)
         if p is Part.FACE:
-            _recolour_completion(img, vis)
+            _recolour_completion(img, vis, _eye_zone(layers, (ox, oy), img.shape[:2]))
         if pad:
-            img = _bleed(img, (own > k) & ~vis, pad)
+            img = _bleed(img, (hid > k) & ~vis, pad)
         ys, xs = np.nonzero(img[..., 3] > 0)
         if len(ys) == 0:
             out[p] = layer
@@ -206,9 +216,20 @@ def _drop_stray_strokes(img: NDArray[np.uint8], vis: NDArray[np.bool_]) -> None:
     img[..., 3][a & ~near & ~vis] = 0
 
 
-def _recolour_completion(img: NDArray[np.uint8], vis: NDArray[np.bool_]) -> None:
-    """Completed face pixels far from the skin colour (a copy of the bangs' outline under the bangs) take the
-    colour of the nearest skin-coloured pixel."""
+def _eye_zone(layers: Layers, origin: tuple[int, int], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """Pixels (in a window at ``origin`` of ``shape``) under the eyes' parts, grown by 2 px."""
+    zone = np.zeros(shape[:2], bool)
+    for p in (Part.EYE_WHITE_L, Part.EYE_WHITE_R, Part.IRIS_L, Part.IRIS_R, Part.LASHES_L, Part.LASHES_R):
+        if p in layers.layers:
+            lay = layers.layers[p]
+            _paste(zone, lay.image[..., 3] > ALPHA_VISIBLE, (lay.offset[0] - origin[0], lay.offset[1] - origin[1]))
+    return cv2.dilate(zone.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+
+
+def _recolour_completion(img: NDArray[np.uint8], vis: NDArray[np.bool_], eyes: NDArray[np.bool_]) -> None:
+    """Completed face pixels far from the skin colour (a copy of the bangs' outline under the bangs), and all
+    completed pixels under the eyes (the skin a closing lid uncovers), take the colour of the nearest
+    skin-coloured pixel outside the eyes."""
     from scipy import ndimage
 
     a = img[..., 3] > 200
@@ -217,12 +238,13 @@ def _recolour_completion(img: NDArray[np.uint8], vis: NDArray[np.bool_]) -> None
         return
     skin = np.median(img[ref][:, :3].astype(np.float64), axis=0)
     off = np.abs(img[..., :3].astype(np.float64) - skin).max(axis=2) > 60
-    bad = a & ~vis & off
-    good = a & ~off
+    bad = (a & ~vis & off) | ((img[..., 3] > ALPHA_VISIBLE) & ~vis & eyes)
+    good = a & ~off & ~eyes
     if not bad.any() or not good.any():
         return
     _, (iy, ix) = ndimage.distance_transform_edt(~good, return_indices=True)
     img[bad, :3] = img[iy[bad], ix[bad], :3]
+    img[bad, 3] = 255
 
 
 def _seal_hair_gaps(out: dict[Part, Layer], owner: NDArray[np.int32], order: list[Part], size: tuple[int, int],

@@ -62,7 +62,7 @@ from avatar_plugin.puppet.model import (
 
 __all__ = ["EYE_OPEN_KEYS", "Rig", "RigOptions", "run"]
 
-EYE_OPEN_KEYS = (0.0, 0.3, 1.0)  # the extra key lets a generated eyelid fade in only at the end of a blink
+EYE_OPEN_KEYS = (0.0, 0.1, 1.0)  # the extra key: the white and iris fade only over the last 10 %
 MOUTH_OPEN_KEYS = (0.0, 0.15, 1.0)  # the interior fades in over the first 15 % of the opening
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
@@ -481,6 +481,14 @@ class _Eye:
     lash_centre: F64 | None
     iris_size: tuple[float, float]
     white_width: float
+    lash_top_coef: F64 | None = None  # the lash band's top edge y(x)
+    lash_thickness: float = 3.0
+
+    def lash_top(self, x: F64) -> F64:
+        if self.lash_top_coef is None:
+            return self.at(self.upper, x) - 0.5 * self.lash_thickness
+        w = self.x1 - self.x0
+        return np.polyval(self.lash_top_coef, np.clip(x, self.x0 + 0.1 * w, self.x1 - 0.1 * w))
 
     def q(self, x: F64) -> F64:
         hw = max((self.x1 - self.x0) / 2.0, 1.0)
@@ -500,7 +508,7 @@ class _Eye:
     def happy_line(self, x: F64) -> F64:
         mid = 0.5 * (self.at(self.lower, x) + self.at(self.upper, x))
         q = self.q(x)
-        return mid + self.height * (0.05 + 0.30 * q * q - 0.2)
+        return mid + self.height * (0.02 + 0.22 * q * q - 0.2)
 
     def smile_line(self, x: F64) -> F64:
         q = self.q(x)
@@ -525,62 +533,79 @@ def _eye_geometry(side: str, layers: Mapping[Part, Layer], lm: object) -> _Eye:
     lower = fit_curve(xs, bottom)
     upper = fit_curve(xs, top)
     x0, x1 = float(xs.min()), float(xs.max())
-    lash_centre = None
+    lash_centre = lash_top = None
+    thickness = max(2.0, 0.12 * height)
     if lashes is not None:
-        lx, _, _, lc = _columns(lashes, threshold=64)
+        lx, lt, lb, lc = _columns(lashes, threshold=64)
         inside = (lx >= x0) & (lx <= x1)
         if inside.sum() >= 4:
             lash_centre = fit_curve(lx[inside], lc[inside])
+            lash_top = fit_curve(lx[inside], lt[inside])
+            thickness = float(np.clip(np.percentile((lb - lt)[inside], 30), 2.0, 0.5 * height))
     iris_size = (x1 - x0, height)
     if iris is not None:
         ix0, iy0, ix1, iy1 = _bbox(iris)
         iris_size = (ix1 - ix0, iy1 - iy0)
     return _Eye(centre=((x0 + x1) / 2.0, float(np.mean((top + bottom) / 2.0))), x0=x0, x1=x1, height=height,
-                lower=lower, upper=upper, lash_centre=lash_centre, iris_size=iris_size, white_width=x1 - x0)
+                lower=lower, upper=upper, lash_centre=lash_centre, iris_size=iris_size, white_width=x1 - x0,
+                lash_top_coef=lash_top, lash_thickness=thickness)
 
 
 def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
-    """Open x smile keyforms for one eye; gaze on the iris. Returns the eye's 2-D parameter."""
+    """Open x smile keyforms for one eye; gaze on the iris. Returns the eye's 2-D parameter.
+
+    A lid motion, not a cross-fade: the lash line travels down (each column translated, so it keeps its
+    thickness) onto the closed line -- the lower lid's gentle curve, or an arch for the smiling eye -- and the
+    eye white is squashed between the lash line and its lower edge, so the iris (clipped by the white) is cut
+    away under the lid; at 0 the white is a band inside the lash line. Lash pixels below the lash band (iris
+    bits stage 1 left in the lashes) are folded up into the band as it closes. Every keyform maps each column
+    monotonically in y, so no triangle flips. Stage 2's eyelid art stays hidden (the face is skin under the eye).
+    """
     up = side.upper()
     axes = (Axis(id=f"ParamEye{up}Open", min=0.0, max=1.0, default=1.0, keypoints=EYE_OPEN_KEYS),
             Axis(id=f"ParamEye{up}Smile", min=0.0, max=1.0, default=0.0, keypoints=(0.0, 1.0)))
     pid = f"ParamEye{up}"
     grid = (len(EYE_OPEN_KEYS), 2)
-    squash = 0.05  # the white's height left at the fade key (as if it went on closing to 5 %)
+    t = eye.lash_thickness
+    sliver = max(1.5, 0.9 * t, 0.3 * eye.height)
 
-    def table(node: str, key: Callable[[float, int, F64, F64], F64], floor: float = 0.0) -> None:
-        """Keyforms blend the closed and the open shape; below ``floor`` the shape stops changing."""
+    def table(node: str, key: Callable[[float, int, F64, F64], F64]) -> None:
+        """Keyforms blend the closed and the open shape linearly: the lid moves at a constant speed."""
         v = b.meshes[node].vertices.astype(np.float64)
         x, y = v[:, 0], v[:, 1]
         out = _zeros(grid, len(v))
         for i, open_ in enumerate(EYE_OPEN_KEYS):
-            o = max(open_, floor)
             for j in range(2):
                 closed = key(0.0, j, x, y)
                 opened = key(1.0, j, x, y)
-                out[i, j, :, 1] = (1.0 - o) * closed + o * opened
+                out[i, j, :, 1] = (1.0 - open_) * closed + open_ * opened
         b.deform(pid, node, out)
 
+    def closed(smile: int, x: F64) -> F64:
+        return eye.happy_line(x) if smile else eye.closed_line(x)
+
     def white_key(open_: float, smile: int, x: F64, y: F64) -> F64:
-        if open_ == 0.0:
-            line = eye.happy_line(x) if smile else eye.closed_line(x)
-            return (1.0 - squash) * (line - y)
-        if smile:
-            top = eye.at(eye.upper, x)
-            low = eye.at(eye.lower, x)
-            r = np.clip((eye.smile_line(x) - top) / np.maximum(low - top, 1.0), 0.15, 1.0)
-            return (r - 1.0) * np.maximum(y - top, 0.0) + np.minimum(y - top, 0.0) * 0.0
+        top = eye.at(eye.upper, x)
+        low = eye.at(eye.lower, x)
+        span = np.maximum(low - top, 1.0)
+        if open_ == 0.0:  # a band along the closed lash line: affine (a straight chord through the line's
+            # mean, one y scale), so no triangle can fold; it has faded out before it gets there
+            xs = np.linspace(eye.x0, eye.x1, 9)
+            slope, icpt = np.polyfit(xs, closed(smile, xs), 1)
+            return slope * x + icpt + sliver * (y - eye.centre[1]) / max(eye.height, 1.0) - y
+        if smile:  # the lower lid pushed up: squash toward the top
+            r = np.clip((eye.smile_line(x) - top) / span, 0.15, 1.0)
+            return (r - 1.0) * np.maximum(y - top, 0.0)
         return np.zeros_like(y)
 
     def lash_key(open_: float, smile: int, x: F64, y: F64) -> F64:
+        band_top = eye.lash_top(x)
+        rel = y - band_top
         if open_ == 0.0:
-            line = eye.happy_line(x) if smile else eye.closed_line(x)
-            if eye.lash_centre is not None:  # follow the lash's own arch out to its ends (flattens it)
-                w = eye.x1 - eye.x0
-                centre = np.polyval(eye.lash_centre, np.clip(x, eye.x0 - 0.05 * w, eye.x1 + 0.05 * w))
-            else:
-                centre = eye.at(eye.upper, x)
-            return line + 1.15 * (y - centre) - y  # a bit thicker: it covers what is left of the white
+            c = closed(smile, x)
+            inside = c - 0.5 * t + np.minimum(rel, t)
+            below = 0.5 * np.maximum(rel - t, 0.0)  # fold what hangs below the band into it
+            return inside + below - y
         if smile:
             return np.full_like(y, 0.08 * eye.height)
         return np.zeros_like(y)
@@ -591,29 +616,19 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
         if node not in b.meshes:
             continue
         if p.value.startswith("eye_white"):
-            table(node, white_key, floor=EYE_OPEN_KEYS[1])  # then it fades out (below)
+            table(node, white_key)
         elif p.value.startswith("lashes"):
             table(node, lash_key)
-        elif p.value.startswith("eyelid"):
-            # stage 2's closed-lid art (skin + lash line) takes over at the end of a blink, smiling or not
-            # (the lashes' own arch is cleaner only when stage 1 kept iris bits out of the lashes)
-            op = np.zeros(grid)
-            op[0, :] = 1.0
-            b.channel(pid, node, BindingTarget.OPACITY, op - 1.0)  # rest opacity 1 (shown only when closed)
+        elif p.value.startswith("eyelid"):  # stage 2's closed-lid art: kept for editors, never shown
+            b.channel(pid, node, BindingTarget.OPACITY, np.full(grid, -1.0))
         elif p.value.startswith("iris") and white not in b.meshes:
-            table(node, white_key, floor=EYE_OPEN_KEYS[1])  # no white to clip by: squash the iris itself
-    # The last 30 % of a blink also fades the white and the iris out, so nothing of them shows around the
-    # lash line when closed (the white keeps some height: collapsing it fully would fold its triangles).
+            table(node, white_key)  # no white to clip by: squash the iris itself
+    # the white's sliver and the iris inside it are gone at 0 (the lash line covers them before that)
     fade = np.zeros(grid)
     fade[0, :] = -1.0
     for node in (white, f"iris_{side}"):
         if node in b.meshes:
             b.channel(pid, node, BindingTarget.OPACITY, fade)
-    lashes, eyelid = f"lashes_{side}", f"eyelid_{side}"
-    if eyelid in b.meshes and lashes in b.meshes:  # cross-fade to the eyelid art (lashes may hold iris bits)
-        lash_fade = np.zeros(grid)
-        lash_fade[0, :] = -1.0
-        b.channel(pid, lashes, BindingTarget.OPACITY, lash_fade)
     iris = f"iris_{side}"
     if iris in b.meshes:
         iw, ih = eye.iris_size

@@ -41,7 +41,7 @@ class HeadModel:
         """Squared normalised distance from the head centre (1 on the face ellipse)."""
         u = (x - self.cx) / self.rx
         w = (y - self.cy) / self.ry
-        return u * u + w * w
+        return np.asarray(u * u + w * w, np.float64)
 
     def surface(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
         """Depth of the face surface (px, + toward the viewer): the dome inside the face ellipse, the rim depth
