@@ -698,7 +698,8 @@ def _clean_islands(labels: NDArray[np.int32], g: _Geo, min_share: float) -> NDAr
                 continue
             areas = stats[1:, cv2.CC_STAT_AREA]
             biggest = 1 + int(np.argmax(areas))
-            limit = big_min if part in _BIG else feat_min
+            # skin seen between the bang tips is small but real face: only specks of face move
+            limit = big_min if part in _BIG and part != Part.FACE else feat_min
             for i in np.nonzero(areas < limit)[0] + 1:
                 if i == biggest:
                     continue
