@@ -97,11 +97,12 @@ def _rasterize(item: DrawItem, texture: NDArray[np.uint8], view: View) -> _Cover
         return None
     tri, e1, e2, det = tri[ok], e1[ok], e2[ok], det[ok]
     texel = item.uvs.astype(np.float64)[item.triangles[ok]] * [tw, th] - 0.5  # (T, 3, 2)
-    inv = np.stack([np.stack([e2[:, 1], -e2[:, 0]], 1), np.stack([-e1[:, 1], e1[:, 0]], 1)], 1) / det[:, None, None]
-    dt = np.stack([texel[:, 1] - texel[:, 0], texel[:, 2] - texel[:, 0]], axis=2)  # (T, 2, 2): columns b-a, c-a
-    lin = dt @ inv  # (T, 2, 2)
-    offset = texel[:, 0] - np.einsum("tij,tj->ti", lin, tri[:, 0])
-    m = np.concatenate([lin, offset[:, :, None]], axis=2)  # (T, 2, 3)
+    # lin = [tb - ta, tc - ta] @ inverse([[e1x, e2x], [e1y, e2y]]), written out
+    d1, d2 = texel[:, 1] - texel[:, 0], texel[:, 2] - texel[:, 0]  # (T, 2)
+    m = np.empty((len(tri), 2, 3))
+    m[:, :, 0] = (d1 * e2[:, 1:2] - d2 * e1[:, 1:2]) / det[:, None]
+    m[:, :, 1] = (d2 * e1[:, 0:1] - d1 * e2[:, 0:1]) / det[:, None]
+    m[:, :, 2] = texel[:, 0] - m[:, :, 0] * tri[:, 0, 0:1] - m[:, :, 1] * tri[:, 0, 1:2]
 
     # rows crossed by each triangle (pixel centres y + 0.5 within [ymin, ymax])
     ymin, ymax = tri[:, :, 1].min(axis=1), tri[:, :, 1].max(axis=1)
@@ -113,17 +114,20 @@ def _rasterize(item: DrawItem, texture: NDArray[np.uint8], view: View) -> _Cover
     t_of_row = np.repeat(np.arange(len(tri)), n_rows)
     row = r0[t_of_row] + (np.arange(int(n_rows.sum())) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows))
     yc = row + 0.5
-    # x where the row's centre line crosses each edge (NaN when the edge does not span it)
-    xs = np.full((len(row), 3), np.nan)
-    for e, (a, b) in enumerate(((0, 1), (1, 2), (2, 0))):
-        xa, ya = tri[t_of_row, a, 0], tri[t_of_row, a, 1]
-        xb, yb = tri[t_of_row, b, 0], tri[t_of_row, b, 1]
+    # x where the row's centre line crosses each edge; the span is between the smallest and largest crossing
+    xl = np.full(len(row), np.inf)
+    xr = np.full(len(row), -np.inf)
+    corners = tri[t_of_row]  # (R, 3, 2)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        xa, ya = corners[:, a, 0], corners[:, a, 1]
+        xb, yb = corners[:, b, 0], corners[:, b, 1]
         spans = (np.minimum(ya, yb) <= yc) & (yc <= np.maximum(ya, yb)) & (ya != yb)
         with np.errstate(divide="ignore", invalid="ignore"):
-            xs[:, e] = np.where(spans, xa + (yc - ya) * (xb - xa) / (yb - ya), np.nan)
-    valid = ~np.isnan(xs).all(axis=1)
-    xs, row, yc, t_of_row = xs[valid], row[valid], yc[valid], t_of_row[valid]
-    xl, xr = np.nanmin(xs, axis=1), np.nanmax(xs, axis=1)
+            x = xa + (yc - ya) * (xb - xa) / (yb - ya)
+        np.minimum(xl, np.where(spans, x, np.inf), out=xl)
+        np.maximum(xr, np.where(spans, x, -np.inf), out=xr)
+    valid = xl <= xr
+    xl, xr, row, yc, t_of_row = xl[valid], xr[valid], row[valid], yc[valid], t_of_row[valid]
     c0 = np.maximum(np.ceil(xl - 0.5 - 1e-9), 0).astype(np.int64)
     c1 = np.minimum(np.floor(xr - 0.5 + 1e-9), width - 1).astype(np.int64)
     n = np.maximum(c1 - c0 + 1, 0)
@@ -138,8 +142,9 @@ def _rasterize(item: DrawItem, texture: NDArray[np.uint8], view: View) -> _Cover
     start_x = mr[:, 0, 0] * (c0 + 0.5) + mr[:, 0, 1] * yc + mr[:, 0, 2]
     start_y = mr[:, 1, 0] * (c0 + 0.5) + mr[:, 1, 1] * yc + mr[:, 1, 2]
     total = int(n.sum())
-    k = (np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)).astype(np.float32)
-    flat = np.repeat((row - by0) * bw + (c0 - bx0), n) + k.astype(np.int64)
+    k_int = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    flat = np.repeat((row - by0) * bw + (c0 - bx0), n) + k_int
+    k = k_int.astype(np.float32)
     map_x = np.full(bh * bw, -1e6, np.float32)
     map_y = np.full(bh * bw, -1e6, np.float32)
     # Clamping the sample position to the texel centres = GL CLAMP_TO_EDGE; uncovered pixels stay far outside
