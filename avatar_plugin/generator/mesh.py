@@ -169,6 +169,7 @@ def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
         vis[:] = False
         _paste(vis, layer.visible & (layer.image[..., 3] > 250), layer.offset)
         cover[vis] = k
+    layers = _reclaim_face(layers, order, owner, cover)
     grow = max(1, int(round(bleed * layers.landmarks.face_width)))
     out: dict[Part, Layer] = {}
     for k, p in enumerate(order):
@@ -204,6 +205,59 @@ def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
                        visible=np.ascontiguousarray(vis[y0:y1, x0:x1]))
     _seal_hair_gaps(out, owner, order, (W, H), max(2, int(round(0.02 * layers.landmarks.face_width))))
     return Layers(canvas_size=layers.canvas_size, layers=out, depth_order=layers.depth_order,
+                  landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
+
+
+def _reclaim_face(layers: Layers, order: list[Part], owner: NDArray[np.int32], cover: NDArray[np.int32]
+                  ) -> Layers:
+    """Pixels well inside the face (the convex hull of its completed alpha, eroded by 3 % of the face width,
+    above the chin) that stage 1 gave to a layer *behind* the face (skin or a strand called body or back hair) become
+    the face's, in the picture's colour there: they move with the face instead of staying behind as blotches
+    of the back hair's fill when the head turns. ``owner`` and ``cover`` are updated in place."""
+    from scipy import ndimage
+
+    if Part.FACE not in layers.layers:
+        return layers
+    W, H = layers.canvas_size
+    kf = order.index(Part.FACE)
+    face = layers.layers[Part.FACE]
+    full = face.full((W, H))
+    solid = ndimage.binary_fill_holes(full[..., 3] > 200)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(solid.astype(np.uint8))
+    if n < 2:
+        return layers
+    big = lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    ys, xs = np.nonzero(big)
+    hull = cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32))
+    solid = np.zeros((H, W), np.uint8)
+    cv2.fillConvexPoly(solid, hull, 1)
+    lm = layers.landmarks
+    e = max(2, int(round(0.03 * lm.face_width)))
+    core = cv2.erode(solid, np.ones((2 * e + 1, 2 * e + 1), np.uint8)).astype(bool)
+    chin = lm.chin[1] if lm.chin is not None else lm.face_box[3]
+    core[int(max(0, chin - 0.04 * lm.face_width)):] = False
+    take = core & (owner >= 0) & (owner < kf)
+    if not take.any():
+        return layers
+    colour = np.zeros((H, W, 4), np.uint8)
+    for k in np.unique(owner[take]):
+        m = take & (owner == k)
+        colour[m] = layers.layers[order[int(k)]].full((W, H))[m]
+    take &= colour[..., 3] > 250
+    if not take.any():
+        return layers
+    full[take] = colour[take]
+    vis = np.zeros((H, W), bool)
+    _paste(vis, face.visible, face.offset)
+    vis |= take
+    owner[take] = kf
+    cover[take] = kf
+    ys, xs = np.nonzero(full[..., 3] > 0)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    new = dict(layers.layers)
+    new[Part.FACE] = Layer(part=Part.FACE, image=np.ascontiguousarray(full[y0:y1, x0:x1]),
+                           offset=(int(x0), int(y0)), visible=np.ascontiguousarray(vis[y0:y1, x0:x1]))
+    return Layers(canvas_size=layers.canvas_size, layers=new, depth_order=layers.depth_order,
                   landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
 
 
@@ -245,6 +299,17 @@ def _recolour_completion(img: NDArray[np.uint8], vis: NDArray[np.bool_], eyes: N
     _, (iy, ix) = ndimage.distance_transform_edt(~good, return_indices=True)
     img[bad, :3] = img[iy[bad], ix[bad], :3]
     img[bad, 3] = 255
+    # smooth the fill (the nearest-pixel copy streaks): inpaint it from the skin around it, so a closing lid
+    # uncovers skin shaded like its surroundings, not a flat patch
+    ys, xs = np.nonzero(bad)
+    r = 6
+    y0, y1 = max(ys.min() - r, 0), min(ys.max() + r + 1, img.shape[0])
+    x0, x1 = max(xs.min() - r, 0), min(xs.max() + r + 1, img.shape[1])
+    win = np.ascontiguousarray(img[y0:y1, x0:x1, :3])
+    unknown = (bad | ~good)[y0:y1, x0:x1].astype(np.uint8)
+    filled = cv2.inpaint(win, unknown, r, cv2.INPAINT_TELEA)
+    sub = bad[y0:y1, x0:x1]
+    img[y0:y1, x0:x1, :3][sub] = filled[sub]
 
 
 def _seal_hair_gaps(out: dict[Part, Layer], owner: NDArray[np.int32], order: list[Part], size: tuple[int, int],
