@@ -170,6 +170,7 @@ def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
         _paste(vis, layer.visible & (layer.image[..., 3] > 250), layer.offset)
         cover[vis] = k
     layers = _reclaim_face(layers, order, owner, cover)
+    layers = _trim_eyes(layers, order, owner, cover)
     grow = max(1, int(round(bleed * layers.landmarks.face_width)))
     out: dict[Part, Layer] = {}
     for k, p in enumerate(order):
@@ -259,6 +260,71 @@ def _reclaim_face(layers: Layers, order: list[Part], owner: NDArray[np.int32], c
                            offset=(int(x0), int(y0)), visible=np.ascontiguousarray(vis[y0:y1, x0:x1]))
     return Layers(canvas_size=layers.canvas_size, layers=new, depth_order=layers.depth_order,
                   landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
+
+
+def _trim_eyes(layers: Layers, order: list[Part], owner: NDArray[np.int32], cover: NDArray[np.int32]) -> Layers:
+    """Eye white and iris pixels beyond the eye's width (the lash line's columns, or the landmark box's when
+    the lashes are short or missing; 8 % margin) are stage 1's mistakes (a strand or cheek called iris): they go to the face, in the picture's colour,
+    so a closing lid never uncovers a skin patch wider than the eye. ``owner``/``cover`` updated in place."""
+    if Part.FACE not in layers.layers:
+        return layers
+    W, H = layers.canvas_size
+    kf = order.index(Part.FACE)
+    lm = layers.landmarks
+    new = dict(layers.layers)
+    face = new[Part.FACE].full((W, H))
+    fvis = np.zeros((H, W), bool)
+    _paste(fvis, new[Part.FACE].visible, new[Part.FACE].offset)
+    changed = False
+    for side in ("l", "r"):
+        box = lm.eye_l_box if side == "l" else lm.eye_r_box
+        lashes = layers.layers.get(Part(f"lashes_{side}"))
+        spans = [] if box is None else [(box[0], box[2])]
+        if lashes is not None:
+            cols = np.nonzero((lashes.image[..., 3] > 64).any(axis=0))[0]
+            if len(cols):
+                spans.append((cols.min() + lashes.offset[0], cols.max() + 1 + lashes.offset[0]))
+        if not spans:
+            continue
+        if len(spans) == 2 and spans[1][1] - spans[1][0] >= 0.6 * (spans[0][1] - spans[0][0]):
+            spans = spans[1:]  # a lash line as wide as the eye: the eye's width (landmark boxes are rough)
+        xa, xb = min(a for a, _ in spans), max(b for _, b in spans)
+        m = 0.08 * (xb - xa)
+        outside = np.ones((H, W), bool)
+        outside[:, max(int(math.floor(xa - m)), 0):max(int(math.ceil(xb + m)), 0)] = False
+        for p in (Part(f"eye_white_{side}"), Part(f"iris_{side}")):
+            if p not in new:
+                continue
+            k = order.index(p)
+            full = new[p].full((W, H))
+            cut = outside & (full[..., 3] > 0)
+            if not cut.any():
+                continue
+            take = cut & (owner == k) & (full[..., 3] > 250)
+            face[take] = full[take]
+            fvis |= take
+            owner[take] = kf
+            cover[take] = kf
+            full[cut] = 0
+            vis = np.zeros((H, W), bool)
+            _paste(vis, new[p].visible, new[p].offset)
+            vis &= ~cut
+            new[p] = _window(p, full, vis, new[p])
+            changed = True
+    if not changed:
+        return layers
+    new[Part.FACE] = _window(Part.FACE, face, fvis, new[Part.FACE])
+    return Layers(canvas_size=layers.canvas_size, layers=new, depth_order=layers.depth_order,
+                  landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
+
+
+def _window(p: Part, full: NDArray[np.uint8], vis: NDArray[np.bool_], old: Layer) -> Layer:
+    ys, xs = np.nonzero(full[..., 3] > 0)
+    if len(ys) == 0:
+        return old
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return Layer(part=p, image=np.ascontiguousarray(full[y0:y1, x0:x1]), offset=(int(x0), int(y0)),
+                 visible=np.ascontiguousarray(vis[y0:y1, x0:x1]))
 
 
 def _drop_stray_strokes(img: NDArray[np.uint8], vis: NDArray[np.bool_]) -> None:

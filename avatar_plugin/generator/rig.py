@@ -282,6 +282,8 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
     # 5. eyes, brows, mouth, cheek
     eye_params: list[Parameter] = []
     for side, geo in eye_geo.items():
+        top = max(order[q] for q in _EYE_PARTS[side] if q in parts)
+        _lash_line(b, side, geo, top + 0.5)
         eye_params.append(_eyes(b, side, geo, parts))
     for p, pid in ((Part.BROW_L, "ParamBrowLY"), (Part.BROW_R, "ParamBrowRY")):
         if p in parts:
@@ -483,6 +485,7 @@ class _Eye:
     white_width: float
     lash_top_coef: F64 | None = None  # the lash band's top edge y(x)
     lash_thickness: float = 3.0
+    lash_colour: tuple[int, int, int] = (60, 40, 40)
 
     def lash_top(self, x: F64) -> F64:
         if self.lash_top_coef is None:
@@ -542,13 +545,71 @@ def _eye_geometry(side: str, layers: Mapping[Part, Layer], lm: object) -> _Eye:
             lash_centre = fit_curve(lx[inside], lc[inside])
             lash_top = fit_curve(lx[inside], lt[inside])
             thickness = float(np.clip(np.percentile((lb - lt)[inside], 30), 2.0, 0.5 * height))
+    colour = _lash_colour(lashes, [q for q in (iris, white) if q is not None])
     iris_size = (x1 - x0, height)
     if iris is not None:
         ix0, iy0, ix1, iy1 = _bbox(iris)
         iris_size = (ix1 - ix0, iy1 - iy0)
     return _Eye(centre=((x0 + x1) / 2.0, float(np.mean((top + bottom) / 2.0))), x0=x0, x1=x1, height=height,
                 lower=lower, upper=upper, lash_centre=lash_centre, iris_size=iris_size, white_width=x1 - x0,
-                lash_top_coef=lash_top, lash_thickness=thickness)
+                lash_top_coef=lash_top, lash_thickness=thickness, lash_colour=colour)
+
+
+def _lash_colour(lashes: Layer | None, others: list[Layer]) -> tuple[int, int, int]:
+    """The closed eye's line colour: the lashes' dark pixels, else the darkest pixels of the eye, darkened."""
+    if lashes is not None:
+        px = lashes.image[lashes.image[..., 3] > 127][:, :3].astype(np.float64)
+        if len(px) >= 4:
+            lum = px.mean(axis=1)
+            return tuple(int(c) for c in np.median(px[lum <= np.percentile(lum, 40)], axis=0))  # type: ignore[return-value]
+    px = np.concatenate([o.image[o.image[..., 3] > 127][:, :3] for o in others] or [np.zeros((0, 3))])
+    if len(px) < 4:
+        return (60, 40, 40)
+    px = px.astype(np.float64)
+    lum = px.mean(axis=1)
+    dark = np.median(px[lum <= np.percentile(lum, 5)], axis=0)
+    return tuple(int(c) for c in 0.6 * dark + 0.4 * np.array([50.0, 35.0, 35.0]))  # type: ignore[return-value]
+
+
+def _lash_line(b: _Builder, side: str, eye: _Eye, order: float) -> None:
+    """A drawn lash line (``lash_line_l/r``) that travels with the lid and shows as the eye closes: a closed
+    eye reads as closed, with the same stroke on both sides, whatever stage 1 left in the lashes layer (a
+    lash line split between the lashes and the face, or no lashes layer at all). Hidden at rest (opacity 0)."""
+    w = eye.x1 - eye.x0
+    if w < 6.0:
+        return
+    th = float(np.clip(eye.lash_thickness, 2.0, max(2.0, 0.25 * eye.height)))
+    xa, xb = eye.x0 + 0.02 * w, eye.x1 - 0.02 * w
+    cx, hw = 0.5 * (xa + xb), 0.5 * (xb - xa)
+
+    def centre(x: F64) -> F64:
+        return np.asarray(eye.lash_top(x) + 0.5 * th, np.float64)
+
+    xs = np.linspace(xa, xb, 33)
+    cs = centre(xs)
+    ox, oy = int(math.floor(xa)) - 2, int(math.floor(cs.min() - th)) - 3
+    x1, y1 = int(math.ceil(xb)) + 2, int(math.ceil(cs.max() + th)) + 3
+    yy, xx = np.mgrid[oy:y1, ox:x1].astype(np.float64) + 0.5
+    q = np.clip((xx - cx) / hw, -1.5, 1.5)
+    half = 0.5 * th * (0.35 + 0.65 * np.sqrt(np.clip(1.0 - q * q, 0.0, 1.0)))
+    alpha = np.clip(half - np.abs(yy - centre(xx)) + 0.5, 0.0, 1.0) * (np.abs(q) <= 1.0)
+    img = np.zeros((*alpha.shape, 4), np.uint8)
+    img[..., :3] = eye.lash_colour
+    img[..., 3] = np.round(alpha * 255).astype(np.uint8)
+    ncol = int(np.clip(w / 2.0, 6, 40))
+    gx = np.linspace(ox + 0.5, x1 - 0.5, ncol + 1)
+    gc = centre(gx)
+    rows = (-(th + 2.0), 0.0, th + 2.0)
+    verts = np.array([(x, c + r) for r in rows for x, c in zip(gx, gc, strict=True)], np.float32)
+    verts[:, 1] = np.clip(verts[:, 1], oy, y1)
+    tris = []
+    n = ncol + 1
+    for j in range(len(rows) - 1):
+        for i in range(ncol):
+            a = j * n + i
+            tris += [(a, a + 1, a + n + 1), (a, a + n + 1, a + n)]
+    node = f"lash_line_{side}"
+    b.part(node, f"eye_{side}", verts, np.array(tris, np.int32), img, (ox, oy), order, opacity=0.0)
 
 
 def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
@@ -610,6 +671,20 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
             return np.full_like(y, 0.08 * eye.height)
         return np.zeros_like(y)
 
+    line = f"lash_line_{side}"
+    if line in b.meshes:
+        lv = b.meshes[line].vertices.astype(np.float64)
+        rest_c = eye.lash_top(lv[:, 0]) + 0.5 * np.clip(t, 2.0, max(2.0, 0.25 * eye.height))
+
+        def line_key(open_: float, smile: int, x: F64, y: F64) -> F64:
+            if open_ == 0.0:
+                return closed(smile, x) - rest_c
+            return np.full_like(y, 0.08 * eye.height) if smile else np.zeros_like(y)
+
+        table(line, line_key)
+        show = np.zeros(grid)
+        show[0, :] = show[1, :] = 1.0  # drawn from 10 % open down; fades in with the lid's travel above
+        b.channel(pid, line, BindingTarget.OPACITY, show)
     white = f"eye_white_{side}"
     for p in _EYE_PARTS[side]:
         node = p.value
