@@ -1,8 +1,9 @@
 """The ``avatar-plugin`` command line.
 
 Each command lives in its own private module that exposes ``register(subparsers)``; this module only
-collects them, parses the arguments and turns our errors into a one-line message and exit status 1
-(no traceback for user errors). Add a command by adding a module to ``_COMMAND_MODULES``.
+collects them, parses the arguments and turns our errors (and OS errors: a file or port that cannot be used)
+into a one-line message and exit status 1 (no traceback for user errors; ``-v`` keeps it for OS errors).
+Add a command by adding a module to ``_COMMAND_MODULES``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except AvatarPluginError as exc:
         print(f"avatar-plugin {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or port the command could not use; -v keeps the traceback
+        if args.verbose:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"avatar-plugin {args.command}: error: {where}{exc.strerror or exc}; check the path, its "
+              "permissions and free space (-v for details)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
