@@ -43,3 +43,21 @@ def test_lipsync_calibrate_output_is_a_folder(tmp_path: Path, capsys: pytest.Cap
     subprocess.run(["espeak-ng", "-w", str(wav), "ah"], check=True)
     assert main(["lipsync-calibrate", "--a", str(wav), "-o", str(tmp_path)]) == 1
     _one_line_error(capsys, "avatar-plugin lipsync-calibrate: error:", str(tmp_path))
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_live_port_out_of_range(sample_dir: Path, port: str, capsys: pytest.CaptureFixture[str]):
+    assert main(["live", str(sample_dir), "--port", port]) == 1
+    _one_line_error(capsys, "--port", port, "0..65535")
+
+
+def test_live_port_in_use(sample_dir: Path, capsys: pytest.CaptureFixture[str]):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["live", str(sample_dir), "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]  # after the daemon's own "stopped" log line
+    assert f"127.0.0.1:{port}" in last and "--port" in last, last

@@ -55,6 +55,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         return 0
     if not args.puppet:
         raise InputError("live: give a PUPPET_DIR (a folder with puppet.json), e.g. avatar-plugin live my_avatar")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise InputError(f"--port {args.port}: expected a TCP port 0..65535 (0 = any free port), e.g. --port 8765")
     overrides = {}
     if args.mic_file:
         if not Path(args.mic_file).is_file():

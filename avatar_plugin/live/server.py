@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import json
 import logging
@@ -85,7 +86,16 @@ class Server:
     async def start(self) -> None:
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.d.host, self.d.port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.runner.cleanup()
+            busy = exc.errno == errno.EADDRINUSE
+            raise InputError(
+                f"[server] {self.d.host}:{self.d.port}: cannot listen ({exc.strerror}); "
+                + ("another program (a second `avatar-plugin live`?) uses the port: stop it or pick another "
+                   "with --port N (0 = any free port)" if busy else
+                   "check [server] host (an address of this machine, e.g. 127.0.0.1) and port")) from None
         server = site._server
         if server is not None and server.sockets:  # type: ignore[attr-defined]
             self.d.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
