@@ -8,7 +8,7 @@ import pytest
 
 from avatar_plugin.generator import mesh as M
 from avatar_plugin.generator._testing import CharacterStyle, draw_character, layers_from_full
-from avatar_plugin.generator.types import Layer, Part
+from avatar_plugin.generator.types import Layer, Layers, Part
 
 
 def _synth_layers(seed: int | None, size: int = 512):
@@ -112,3 +112,59 @@ def test_an_empty_layer_is_refused_by_name():
     layer = Layer(part=Part.BROW_L, image=np.zeros((5, 5, 4), np.uint8), offset=(0, 0), visible=np.zeros((5, 5), bool))
     with pytest.raises(ValueError, match="brow_l"):
         M.mesh_layer(layer)
+
+
+def test_face_skin_that_stage_1_gave_to_the_body_moves_with_the_face():
+    """Pixels inside the face that stage 1 assigned to a layer behind it (the body) become the face's, in the
+    picture's colour, so a turning head carries them instead of leaving holes of the back layer's fill."""
+    layers = draw_character(CharacterStyle(size=384))
+    W, H = layers.canvas_size
+    face, body = layers.layers[Part.FACE], layers.layers[Part.BODY]
+    lm = layers.landmarks
+    cx, cy = int(lm.mouth[0]) - 30, int(lm.mouth[1]) - 12  # a cheek patch
+    f_full, b_full = face.full((W, H)), body.full((W, H))
+    f_vis, b_vis = np.zeros((H, W), bool), np.zeros((H, W), bool)
+    M._paste(f_vis, face.visible, face.offset)
+    M._paste(b_vis, body.visible, body.offset)
+    patch = np.zeros((H, W), bool)
+    patch[cy - 6:cy + 6, cx - 6:cx + 6] = True
+    assert (f_vis[patch]).all()
+    b_full[patch] = f_full[patch]
+    b_vis |= patch
+    f_full[patch] = 0
+    f_vis &= ~patch
+    new = dict(layers.layers)
+    new[Part.FACE] = Layer(part=Part.FACE, image=f_full, offset=(0, 0), visible=f_vis)
+    new[Part.BODY] = Layer(part=Part.BODY, image=b_full, offset=(0, 0), visible=b_vis)
+    broken = Layers(canvas_size=(W, H), layers=new, depth_order=layers.depth_order, landmarks=lm)
+    fitted = M.fit_to_picture(broken).layers[Part.FACE]
+    got = fitted.full((W, H))
+    vis = np.zeros((H, W), bool)
+    M._paste(vis, fitted.visible, fitted.offset)
+    assert vis[patch].all() and (got[patch][:, 3] == 255).all()
+    assert np.abs(got[patch][:, :3].astype(int) - layers.layers[Part.FACE].full((W, H))[patch][:, :3]).max() <= 2
+
+
+def test_eye_parts_wider_than_the_lash_line_go_to_the_face():
+    """Iris pixels far beside the eye (a strand stage 1 called iris) are the face's: a closing lid cannot
+    uncover a patch wider than the eye."""
+    layers = draw_character(CharacterStyle(size=384))
+    W, H = layers.canvas_size
+    iris = layers.layers[Part.IRIS_R]
+    lashes = layers.layers[Part.LASHES_R]
+    cols = np.nonzero((lashes.image[..., 3] > 64).any(axis=0))[0] + lashes.offset[0]
+    full = iris.full((W, H))
+    vis = np.zeros((H, W), bool)
+    M._paste(vis, iris.visible, iris.offset)
+    y = int(layers.landmarks.eye_r[1])
+    x = int(cols.min()) - 7
+    full[y - 3:y + 3, x - 3:x + 3] = (90, 60, 40, 255)
+    vis[y - 3:y + 3, x - 3:x + 3] = True
+    new = dict(layers.layers)
+    new[Part.IRIS_R] = Layer(part=Part.IRIS_R, image=full, offset=(0, 0), visible=vis)
+    fitted = M.fit_to_picture(Layers(canvas_size=(W, H), layers=new, depth_order=layers.depth_order,
+                                     landmarks=layers.landmarks))
+    assert (fitted.layers[Part.IRIS_R].full((W, H))[y - 3:y + 3, x - 3:x + 3, 3] == 0).all()
+    face = fitted.layers[Part.FACE].full((W, H))
+    got = (face[y - 3:y + 3, x - 3:x + 3, :3] == (90, 60, 40)).all(axis=2)
+    assert got.mean() > 0.7  # (the side lock owns a corner of the block)

@@ -328,3 +328,45 @@ def test_blink_moves_the_lid_line_down_onto_the_lower_lid(drawn):
     mid = np.abs(x - np.median(x)) < 0.15 * np.ptp(x)
     ends = np.abs(x - np.median(x)) > 0.35 * np.ptp(x)
     assert v[mid, 1].mean() < v[ends, 1].mean()
+
+
+def test_body_yaw_foreshortens_the_torso(drawn):
+    """BodyAngleX turns the torso as a cylinder: the chest slides toward the turn, the near (image-left at +10)
+    shoulder widens and the far one narrows; the hips stay."""
+    _, puppet = drawn
+    rest, turned = evaluate(puppet, {}), evaluate(puppet, {"ParamBodyAngleX": 10.0})
+    v0, v1 = rest.item("body").vertices, turned.item("body").vertices
+    cx = puppet.meta.landmarks.eye_l[0] * 0.5 + puppet.meta.landmarks.eye_r[0] * 0.5
+    ys = v0[:, 1]
+    band = (ys > np.percentile(ys, 5)) & (ys < np.percentile(ys, 40))  # shoulders and chest
+    near, far = band & (v0[:, 0] < cx - 2), band & (v0[:, 0] > cx + 2)
+    spread = lambda v, m: float(v[m, 0].max() - v[m, 0].min())  # noqa: E731
+    assert spread(v1, near) > spread(v0, near) * 1.03
+    assert spread(v1, far) < spread(v0, far) * 0.97
+    assert spread(v1, near) > spread(v1, far) * 1.05  # symmetric at rest: the near shoulder is now wider
+    mid = band & (np.abs(v0[:, 0] - cx) < 0.1 * np.ptp(v0[:, 0]))
+    assert (v1[mid, 0] - v0[mid, 0]).mean() > 1.0  # the chest slides toward the turn
+    hips = ys > ys.max() - 2
+    assert np.allclose(v1[hips], v0[hips], atol=0.5)
+    # the head rides along and hair below the chin follows the body where it lies
+    assert _centre(turned, "face")[0] > _centre(rest, "face")[0] + 0.5
+
+
+def test_closed_eyes_draw_a_lash_line_even_without_a_lashes_layer():
+    """A closed eye reads as closed (a dark line across most of the eye) whatever stage 1 found; the drawn line
+    is invisible at rest."""
+    from avatar_plugin.generator.types import Layers
+
+    full = draw_character(CharacterStyle(size=384))
+    kept = {p: lay for p, lay in full.layers.items() if p not in (Part.LASHES_L, Part.LASHES_R)}
+    layers = Layers(canvas_size=full.canvas_size, layers=kept,
+                    depth_order=tuple(p for p in full.depth_order if p in kept), landmarks=full.landmarks)
+    puppet = R.run(M.run(layers)).puppet
+    assert evaluate(puppet, {}).item("lash_line_l").opacity == 0.0
+    closed = render(puppet, {"ParamEyeLOpen": 0.0})
+    x0, y0, x1, y1 = _box(full, Part.EYE_WHITE_L, grow=0.15)
+    crop = closed[y0:y1, x0:x1, :3].astype(int)
+    dark = crop.max(axis=2) < 110
+    w = _box(full, Part.EYE_WHITE_L)
+    assert dark.any(axis=0).sum() > 0.7 * (w[2] - w[0])
+    assert dark.sum(axis=0).max() <= 0.4 * (w[3] - w[1])  # a line, not a blob

@@ -231,7 +231,7 @@ def _reclaim_face(layers: Layers, order: list[Part], owner: NDArray[np.int32], c
     ys, xs = np.nonzero(big)
     hull = cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32))
     solid = np.zeros((H, W), np.uint8)
-    cv2.fillConvexPoly(solid, hull, 1)
+    cv2.fillConvexPoly(solid, hull, (1,))
     lm = layers.landmarks
     e = max(2, int(round(0.03 * lm.face_width)))
     core = cv2.erode(solid, np.ones((2 * e + 1, 2 * e + 1), np.uint8)).astype(bool)
@@ -264,8 +264,9 @@ def _reclaim_face(layers: Layers, order: list[Part], owner: NDArray[np.int32], c
 
 def _trim_eyes(layers: Layers, order: list[Part], owner: NDArray[np.int32], cover: NDArray[np.int32]) -> Layers:
     """Eye white and iris pixels beyond the eye's width (the lash line's columns, or the landmark box's when
-    the lashes are short or missing; 8 % margin) are stage 1's mistakes (a strand or cheek called iris): they go to the face, in the picture's colour,
-    so a closing lid never uncovers a skin patch wider than the eye. ``owner``/``cover`` updated in place."""
+    the lashes are short or missing; 8 % margin) are stage 1's mistakes (a strand or cheek called iris): they go
+    to the face, in the picture's colour, so a closing lid never uncovers a skin patch wider than the eye.
+    ``owner``/``cover`` updated in place."""
     if Part.FACE not in layers.layers:
         return layers
     W, H = layers.canvas_size

@@ -73,7 +73,7 @@ class RigOptions:
     yaw: float = 20.0  # degrees of virtual head yaw at AngleX = +-30
     pitch: float = 11.0  # degrees of virtual pitch at AngleY = +-30
     roll: float = 12.0  # head roll (degrees) at AngleZ = +-30
-    body_yaw: float = 6.0  # degrees of torso yaw at BodyAngleX = +-10
+    body_yaw: float = 14.0  # degrees of torso yaw at BodyAngleX = +-10
     body_roll: float = 3.0  # degrees at BodyAngleZ = +-10
     bangs_depth: float = 0.12  # front/side hair above the face surface over the face (head radii): parallax
     back_depth: float = 0.35  # back hair below the surface behind the face's middle (head radii)
@@ -410,18 +410,37 @@ def _body(b: _Builder, layers: object, head: HeadModel, size: tuple[int, int], o
     else:
         bx0, by0, bx1, by1 = W * 0.2, head.chin_y + 0.1 * H, W * 0.8, float(H)
     by1 = min(by1, float(H))
-    bcx, rb = (bx0 + bx1) / 2.0, max((bx1 - bx0) / 2.0, 1.0)
-    shoulder = by0 + 0.12 * (by1 - by0)
-    bottom = float(H)
+    fw = head.rx * 2.0
+    fh = head.chin_y - (head.cy - head.ry)
+    # the torso: about a face width either side of the neck (arms beyond it move with the shoulder's edge);
+    # it turns above the hips (for a bust, the body's bottom), the legs stay
+    bcx, rb = head.neck[0], max(min((bx1 - bx0) / 2.0, 1.0 * fw), 1.0)
+    bottom = min(by1, head.chin_y + 2.4 * max(fh, fw))
+    shoulder = by0 + 0.12 * (bottom - by0)
 
     def g(y: F64) -> F64:  # 0 at the picture's bottom, 1 from the shoulders up (smoothstep)
         t = np.clip((bottom - y) / max(bottom - shoulder, 1.0), 0.0, 1.0)
         return t * t * (3 - 2 * t)
 
-    def h(y: F64) -> F64:  # torso turn weight: 1 at the shoulders, 0.4 at the bottom
-        return 0.4 + 0.6 * g(y)
+    def h(y: F64) -> F64:  # torso turn weight: 1 at the shoulders, 0 at the hips
+        return g(y)
 
     breath = 0.008 * H
+    # a body cut by the picture's side edges continues outside it: pinned there (stretches instead of opening
+    # background at the edge)
+    edge = max(0.12 * W, 1.0)
+    cut_l, cut_r = bx0 <= 1.0, bx1 >= W - 1.0
+
+    def pin(x: F64) -> F64:
+        out = np.ones_like(x)
+        if cut_l:
+            t = np.clip(x / edge, 0.0, 1.0)
+            out = out * t * t * (3 - 2 * t)
+        if cut_r:
+            t = np.clip((W - x) / edge, 0.0, 1.0)
+            out = out * t * t * (3 - 2 * t)
+        return out
+
     lift = 0.010 * H
 
     def fields(x: F64, y: F64) -> dict[str, Callable[[float], tuple[F64, F64]]]:
@@ -430,17 +449,22 @@ def _body(b: _Builder, layers: object, head: HeadModel, size: tuple[int, int], o
             return (x - bcx) * 0.012 * gg * v, -breath * gg * v
 
         def yaw_f(v: float) -> tuple[F64, F64]:
+            # the torso as a cylinder (elliptic section, depth 0.6 (1 - u^2) body radii) turning by beta about an
+            # axis at half its depth: the chest slides toward the turn, the near shoulder widens, the far one
+            # narrows (slope cos b -+ 1.2 u sin b > 0), the silhouette's edges barely move
             beta = math.radians(opts.body_yaw * v / 10.0)
             u = np.clip((x - bcx) / rb, -1.0, 1.0)
-            z = rb * (0.3 + 0.5 * (1 - u * u))
-            return h(y) * ((x - bcx) * (math.cos(beta) - 1.0) + z * math.sin(beta)), np.zeros_like(y)
+            z = rb * (0.6 * (1 - u * u) - 0.3)  # about an axis at mid depth: the outline barely moves
+            X = u * rb
+            dx = X * (math.cos(beta) - 1.0) + z * math.sin(beta)
+            return h(y) * dx * pin(x), np.zeros_like(y)
 
-        def roll_f(v: float) -> tuple[F64, F64]:
+        def roll_f(v: float) -> tuple[F64, F64]:  # about the hips (the picture's bottom centre)
             a = math.radians(opts.body_roll * v / 10.0)
-            return (bottom - y) * math.sin(a), (x - bcx) * math.sin(a) * 0.3 * g(y)
+            return np.maximum(bottom - y, 0.0) * math.sin(a) * pin(x), (x - bcx) * math.sin(a) * 0.3 * g(y)
 
-        def pitch_f(v: float) -> tuple[F64, F64]:
-            return np.zeros_like(x), -lift * g(y) * v / 10.0
+        def pitch_f(v: float) -> tuple[F64, F64]:  # a lean toward the viewer: the upper body lifts and grows
+            return (x - bcx) * 0.03 * g(y) * v / 10.0 * pin(x), -lift * g(y) * v / 10.0
 
         return {"ParamBreath": breath_f, "ParamBodyAngleX": yaw_f, "ParamBodyAngleZ": roll_f,
                 "ParamBodyAngleY": pitch_f}
@@ -461,6 +485,25 @@ def _body(b: _Builder, layers: object, head: HeadModel, size: tuple[int, int], o
     # the head rides on the neck: move its pivot with the same fields
     nx, ny = np.array([head.neck[0]]), np.array([head.neck[1]])
     fs = fields(nx, ny)
+    # hair hanging below the chin lies on the shoulders and chest: it follows the body's field where it is
+    # (a counter-deform of the head's translation), so locks do not slide off a turning torso
+    fh = max(head.chin_y - (head.cy - head.ry), 1.0)
+    for p in _HAIR:
+        if p.value not in b.meshes:
+            continue
+        v = b.meshes[p.value].vertices.astype(np.float64)
+        t = np.clip((v[:, 1] - head.chin_y) / (0.3 * fh), 0.0, 1.0)
+        wt = t * t * (3 - 2 * t)
+        if not wt.any():
+            continue
+        here = fields(v[:, 0], v[:, 1])
+        for pid, f in here.items():
+            table = _zeros((len(keys[pid]),), len(v))
+            for i, k in enumerate(keys[pid]):
+                dx, dy = f(float(k))
+                hx, hy = fs[pid](float(k))
+                table[i] = np.stack([wt * (dx - hx[0]), wt * (dy - hy[0])], axis=1)
+            b.deform(pid, p.value, table)
     for pid, f in fs.items():
         tx = [float(f(float(k))[0][0]) for k in keys[pid]]
         ty = [float(f(float(k))[1][0]) for k in keys[pid]]
@@ -562,10 +605,10 @@ def _lash_colour(lashes: Layer | None, others: list[Layer]) -> tuple[int, int, i
         if len(px) >= 4:
             lum = px.mean(axis=1)
             return tuple(int(c) for c in np.median(px[lum <= np.percentile(lum, 40)], axis=0))  # type: ignore[return-value]
-    px = np.concatenate([o.image[o.image[..., 3] > 127][:, :3] for o in others] or [np.zeros((0, 3))])
+    chunks = [o.image[o.image[..., 3] > 127][:, :3].astype(np.float64) for o in others]
+    px = np.concatenate(chunks) if chunks else np.zeros((0, 3))
     if len(px) < 4:
         return (60, 40, 40)
-    px = px.astype(np.float64)
     lum = px.mean(axis=1)
     dark = np.median(px[lum <= np.percentile(lum, 5)], axis=0)
     return tuple(int(c) for c in 0.6 * dark + 0.4 * np.array([50.0, 35.0, 35.0]))  # type: ignore[return-value]
