@@ -61,3 +61,35 @@ def test_live_port_in_use(sample_dir: Path, capsys: pytest.CaptureFixture[str]):
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]  # after the daemon's own "stopped" log line
     assert f"127.0.0.1:{port}" in last and "--port" in last, last
+
+
+def _png(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "picture.png"
+    Image.new("RGBA", (16, 16), (255, 0, 0, 255)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("what", ["folder", "png"])
+def test_live_config_that_is_not_toml(sample_dir: Path, tmp_path: Path, what: str,
+                                      capsys: pytest.CaptureFixture[str]):
+    config = tmp_path if what == "folder" else _png(tmp_path)
+    assert main(["live", str(sample_dir), "--config", str(config)]) == 1
+    _one_line_error(capsys, str(config), "TOML file")
+
+
+@pytest.mark.parametrize("what", ["text", "png"])
+def test_live_mic_file_that_is_not_audio(sample_dir: Path, tmp_path: Path, text_file: Path, what: str,
+                                         capsys: pytest.CaptureFixture[str]):
+    wav = text_file if what == "text" else _png(tmp_path)
+    assert main(["live", str(sample_dir), "--port", "0", "--mic-file", str(wav)]) == 1
+    _one_line_error(capsys, str(wav), "WAV")
+
+
+@pytest.mark.parametrize("what", ["folder", "png"])
+def test_lipsync_audio_that_is_not_audio(tmp_path: Path, what: str, capsys: pytest.CaptureFixture[str]):
+    audio = tmp_path if what == "folder" else _png(tmp_path)
+    assert main(["lipsync", str(audio), "-o", str(tmp_path / "t.json")]) == 1
+    line = _one_line_error(capsys, str(audio), "audio file")
+    assert "BytesIO" not in line

@@ -61,6 +61,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.mic_file:
         if not Path(args.mic_file).is_file():
             raise InputError(f"--mic-file {args.mic_file}: no such file; give a WAV file (e.g. from espeak-ng -w)")
+        from avatar_plugin.live.audio import read_wav
+
+        read_wav(args.mic_file)  # not audio: fail now with the reason, not in the source's retry loop
         overrides["mic"] = {"enabled": True, "file": str(Path(args.mic_file).resolve())}
     config = load_config(args.config, overrides=overrides)
     level = config["daemon"]["log_level"].upper()

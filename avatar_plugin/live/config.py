@@ -193,6 +193,13 @@ def load_config(path: str | Path | None, registry: LiveRegistry | None = None,
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file; copy config.example.toml and edit it") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a folder; pass a TOML file (e.g. a copy of config.example.toml)") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file; pass a TOML file (e.g. a copy of config.example.toml)"
+                              ) from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}); fix the line it names") from None
     for table, values in (overrides or {}).items():
