@@ -148,6 +148,8 @@ def read_wav(path: str | Path) -> tuple[FloatArray, int]:
         data = p.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{p}: no such audio file; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a folder; pass an audio file (WAV, FLAC or OGG)") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot read the audio file ({exc})") from None
     return decode_wav(data, str(p))
@@ -190,8 +192,9 @@ def _read_soundfile(fileobj: io.BytesIO, name: str) -> tuple[FloatArray, int]:
             sr = int(f.samplerate)
             frames = f.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = getattr(exc, "error_string", None) or str(exc)  # without libsndfile's "<BytesIO ...>" prefix
         raise InputError(
-            f"{name}: not a readable audio file ({exc}); expected a PCM or float WAV (or FLAC/OGG)"
+            f"{name}: not a readable audio file ({reason}); expected a PCM or float WAV (or FLAC/OGG)"
         ) from None
     _check_rate(sr, f"{name}: sample rate")
     if frames.shape[0] == 0:
