@@ -23,9 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help='landmarks JSON: {"eye_l": [x, y], "eye_r": [x, y], "mouth": [x, y], "face_box": [x, y, w, h]}'
                         " (eye_l = the character's left eye, on the image's right)")
     p.add_argument("--name", help="the avatar's name (file names of the .inp/.psd; default: the picture's name)")
+    add_model_options(p)
     p.add_argument("--force", action="store_true", help="write into OUT_DIR even when it is not empty")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_generate)
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Optional model backends of stages 1-2 (shared by ``generate`` and ``segment``)."""
+    p.add_argument("--foreground-model", metavar="FILE",
+                   help="ISNet-style ONNX matting model (isnetis.onnx from skytnt/anime-seg) to cut opaque "
+                        "pictures out of their background (default: flood fill / GrabCut)")
+    p.add_argument("--inpainter", choices=["classical", "lama", "sd"], default="classical",
+                   help="how hidden regions are painted: classical (default, no weights), lama (an ONNX file), "
+                        "sd (Stable Diffusion inpainting through diffusers, GPU when present)")
+    p.add_argument("--inpainter-model", metavar="PATH", help="the LaMa .onnx file or a local diffusers folder")
 
 
 def _safe_name(text: str) -> str:
@@ -35,7 +47,8 @@ def _safe_name(text: str) -> str:
 
 def run_generate(picture: str | Path, out_dir: str | Path, *, face_box: str | None = None,
                  landmarks: str | None = None, name: str | None = None, force: bool = False,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, foreground_model: str | None = None, inpainter: str = "classical",
+                 inpainter_model: str | None = None) -> Path:
     """What ``avatar-plugin generate`` does, callable (``demo`` uses it). Returns the avatar folder."""
     from avatar_plugin.generator.landmarks import parse_face_box
     from avatar_plugin.generator.pipeline import GenerateOptions, generate
@@ -50,8 +63,13 @@ def run_generate(picture: str | Path, out_dir: str | Path, *, face_box: str | No
     if landmarks is not None and not Path(landmarks).is_file():
         raise InputError(f"--landmarks {landmarks}: no such file; write the landmarks JSON first")
     box = parse_face_box(face_box) if face_box else None
+    if foreground_model is not None and not Path(foreground_model).is_file():
+        raise InputError(f"--foreground-model {foreground_model}: no such file; give the path of isnetis.onnx")
+    if inpainter != "classical" and not inpainter_model:
+        raise InputError(f"--inpainter {inpainter}: needs --inpainter-model (a LaMa .onnx file or a diffusers folder)")
     opts = GenerateOptions(name=_safe_name(name or picture.stem), face_box=box, landmarks_file=landmarks,
-                           progress=progress)
+                           progress=progress, foreground_model=foreground_model, inpainter=inpainter,
+                           inpainter_model=inpainter_model)
     generate(picture, out, opts)
     return out
 
@@ -60,7 +78,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import json
 
     out = run_generate(args.picture, args.output, face_box=args.face_box, landmarks=args.landmarks, name=args.name,
-                       force=args.force, progress=not args.no_progress)
+                       force=args.force, progress=not args.no_progress, foreground_model=args.foreground_model,
+                       inpainter=args.inpainter, inpainter_model=args.inpainter_model)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     files = report["files"]
     print(f"avatar: {out}/ ({report['total_seconds']:.1f} s, {report['total_vertices']} vertices)")

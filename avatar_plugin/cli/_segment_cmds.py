@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
+from avatar_plugin.cli._generate_cmds import add_model_options
 from avatar_plugin.errors import InputError
 from avatar_plugin.generator.landmarks import parse_face_box
 from avatar_plugin.generator.stages12 import Stages12Options, segment_and_complete_verbose
@@ -68,8 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help='JSON with "eye_l", "eye_r", "mouth" [x, y] (eye_l = the character\'s left eye, on the image\'s right)',
     )
-    p.add_argument("--inpainter", choices=["classical", "lama", "sd"], default="classical")
-    p.add_argument("--inpainter-model", metavar="PATH", help="LaMa .onnx file or diffusers folder")
+    add_model_options(p)
     p.set_defaults(func=_cmd_segment)
 
 
@@ -77,10 +77,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from avatar_plugin.generator.complete import CompleteOptions
+    from avatar_plugin.generator.load import LoadOptions
 
     face_box = parse_face_box(args.face_box) if args.face_box else None
     options = Stages12Options.with_user_landmarks(face_box, args.landmarks)
-    options = replace(options, complete=CompleteOptions(inpainter=args.inpainter, model_path=args.inpainter_model))
+    options = replace(options, load=LoadOptions(foreground_model=args.foreground_model),
+                      complete=CompleteOptions(inpainter=args.inpainter, model_path=args.inpainter_model))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; pass a folder for -o")

@@ -13,6 +13,7 @@ at stage 3 (tests, layered PSDs already split).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -38,6 +39,9 @@ class GenerateOptions:
     name: str = "avatar"
     face_box: tuple[float, float, float, float] | None = None
     landmarks_file: str | None = None
+    foreground_model: str | None = None  # ISNet-style ONNX file for opaque pictures (None: classical cut-out)
+    inpainter: str = "classical"  # stage-2 fill backend: classical | lama | sd
+    inpainter_model: str | None = None  # LaMa .onnx file or local diffusers folder
     mesh: mesh.MeshOptions = field(default_factory=mesh.MeshOptions)
     rig: rig.RigOptions = field(default_factory=rig.RigOptions)
     export: export.ExportOptions | None = None  # default: ExportOptions(name=name)
@@ -81,12 +85,17 @@ class _Stages:
 
 def generate(picture: str | Path, out_dir: str | Path, options: GenerateOptions | None = None) -> GenerateResult:
     """Run stages 1-5 on ``picture`` and write the avatar folder ``out_dir`` (see :mod:`.export`)."""
+    from avatar_plugin.generator.complete import CompleteOptions
+    from avatar_plugin.generator.load import LoadOptions
     from avatar_plugin.generator.stages12 import Stages12Options, segment_and_complete_verbose
 
     opts = options or GenerateOptions()
     stages = _Stages(opts.progress)
     with stages.stage("[1-2/5] segment + complete", "segment+complete"):
         s12 = Stages12Options.with_user_landmarks(opts.face_box, opts.landmarks_file)
+        s12 = dataclasses.replace(
+            s12, load=LoadOptions(foreground_model=opts.foreground_model),
+            complete=CompleteOptions(inpainter=opts.inpainter, model_path=opts.inpainter_model))
         result = segment_and_complete_verbose(picture, s12)
     stages.seconds.pop("segment+complete")
     stages.seconds.update(result.timings)
