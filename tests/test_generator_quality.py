@@ -149,3 +149,73 @@ def test_body_pieces_in_the_head_become_hair():
     for i in range(1, n):
         if i != big:
             assert cents[i][1] > chin, "a piece of body floats in the head"
+
+
+def test_warm_skin_next_to_orange_hair_stays_face_and_neck():
+    # d06-like: orange hair on warm, shaded skin; the hue alone does not separate them
+    spec = replace(random_spec(6, size=512), hair_color=(225, 120, 50), skin_color=(246, 206, 170),
+                   glasses=False)
+    char = make_character(spec)
+    pm = segment.run(source_from_array(char.rgba, "warm"))
+    hair = np.zeros_like(char.foreground)
+    for p in (Part.FRONT_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.BACK_HAIR):
+        hair |= pm.masks.get(p, np.zeros_like(hair))
+    face_t = char.visible[Part.FACE]
+    assert (hair & face_t).sum() < 0.05 * face_t.sum(), "skin labelled hair"
+    assert _iou(pm.masks[Part.FACE], face_t) > 0.85
+    assert Part.NECK in pm.masks and _iou(pm.masks[Part.NECK], char.visible[Part.NECK]) > 0.6
+
+
+def test_jaw_outline_goes_with_the_face(chars):
+    # the dark outline under the chin belongs to the face (it must turn with the face, not stay on the body)
+    for char, pm, _layers in chars:
+        lm = char.landmarks
+        cx = int(round((lm.eye_l[0] + lm.eye_r[0]) / 2))
+        face_t = char.visible[Part.FACE]
+        fw = lm.face_width
+        chin = int(np.nonzero(face_t[:, cx])[0].max())
+        lab = segment.to_lab(char.rgba[..., :3])
+        L_face = np.median(lab[..., 0][face_t])
+        zone = np.zeros_like(face_t)
+        zone[int(chin - 0.08 * fw) : chin + 1, int(cx - 0.12 * fw) : int(cx + 0.12 * fw)] = True
+        outline = zone & face_t & (lab[..., 0] < L_face - 25)
+        assert outline.sum() > 0.1 * fw
+        assert pm.masks[Part.FACE][outline].mean() > 0.9, "jaw outline not in the face"
+
+
+def _with_mark(rgba: np.ndarray, right: bool = False) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 'LOGO'-like corner mark: a red block with white strokes, touching the character at the bottom."""
+    out = rgba.copy()
+    H, W = out.shape[:2]
+    s = int(0.14 * W)
+    x0 = W - s - 4 if right else 4
+    y0 = H - s
+    out[y0:H, x0 : x0 + s, :3] = (190, 20, 40)
+    out[y0:H, x0 : x0 + s, 3] = 255
+    for i in range(3):  # letters, some cut to the edge
+        x = x0 + 4 + i * s // 3
+        cv2.line(out, (x, y0 + 4), (x + 3, H - 1), (250, 250, 250, 255), 2)
+        cv2.line(out, (x, y0 + s // 2), (x + s // 5, y0 + s // 2), (250, 250, 250, 255), 2)
+    return out, (x0, y0, x0 + s, H)
+
+
+def test_corner_mark_is_not_the_character():
+    # Waifu Labs-like pictures: RGBA, the mark in a bottom corner touching the character
+    char = make_character(replace(random_spec(9, size=512), glasses=False, background="transparent"))
+    for right in (False, True):
+        rgba, (x0, y0, x1, y1) = _with_mark(char.rgba, right)
+        box = segment.corner_mark(rgba)
+        assert box is not None
+        assert abs(box[0] - x0) <= 3 and abs(box[1] - y0) <= 3 and abs(box[2] - x1) <= 3
+        pm = segment.run(source_from_array(rgba, "mark"))
+        covered = np.zeros(rgba.shape[:2], bool)
+        for m in pm.masks.values():
+            covered |= m
+        assert not covered[y0 + 2 : y1, x0 + 2 : x1 - 2].any(), "the mark became part of the character"
+        assert any("corner mark" in w for w in pm.warnings)
+    # normal characters (clothes down to the frame, red clothes too) keep their corners
+    for seed in range(12):
+        spec = random_spec(seed, size=384)
+        if seed % 3 == 0:
+            spec = replace(spec, clothes_color=(200, 30, 40))
+        assert segment.corner_mark(make_character(spec).rgba) is None, seed

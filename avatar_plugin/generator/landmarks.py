@@ -278,9 +278,13 @@ def _eye_box(lm: FaceLandmarks, side: str) -> Box:
     return (c[0] - 0.12 * fw, c[1] - 0.08 * fw, c[0] + 0.12 * fw, c[1] + 0.08 * fw)
 
 
-def refine_eye(lab: NDArray[np.float32], lm: FaceLandmarks, side: str, skin_lab: NDArray[np.float32]):
+def refine_eye(lab: NDArray[np.float32], lm: FaceLandmarks, side: str, skin_lab: NDArray[np.float32],
+               hair_lab: NDArray[np.float32] | None = None):
     """Precise eye centre: centroid of the iris (coloured, non-skin, not white, not the near-black lash) in the
-    grown eye box, weighted to the blob nearest the box centre. Returns (x, y) or None."""
+    grown eye box, weighted to the blob nearest the box centre. Returns (x, y) or None.
+
+    With ``hair_lab`` (the hair colour), hair-coloured pixels are tried without first: a strand of bangs or a
+    side lock next to the eye is coloured and non-skin too, and must not pull the centre off the iris."""
     b = _eye_box(lm, side)
     fw = lm.face_width
     x0, y0, x1, y1 = _grow(b, 0.3, 0.4, 0.3, 0.4, lab.shape)
@@ -295,7 +299,11 @@ def refine_eye(lab: NDArray[np.float32], lm: FaceLandmarks, side: str, skin_lab:
     bc = np.array([(b[0] + b[2]) / 2 - x0, (b[1] + b[3]) / 2 - y0])
     min_area = max(4.0, (0.03 * fw) ** 2)
     max_area = (0.3 * fw) ** 2
-    for cand in ((d_skin > 20) & ~white & ~lash, (d_skin > 20) & ~white):
+    cands = [(d_skin > 20) & ~white & ~lash, (d_skin > 20) & ~white]
+    if hair_lab is not None:
+        d_hair = np.linalg.norm(crop - hair_lab, axis=2)
+        cands.insert(0, cands[0] & (d_hair > 24))
+    for cand in cands:
         cand_u8 = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         n, labels, stats, cents = cv2.connectedComponentsWithStats(cand_u8, connectivity=8)
         best, best_score = -1, -1.0
@@ -467,8 +475,9 @@ def find_landmarks(
         refine = True
     if refine:
         skin_lab = _skin_lab(lab, lm, colors.get("skin"))
-        new_l = refine_eye(lab, lm, "l", skin_lab)
-        new_r = refine_eye(lab, lm, "r", skin_lab)
+        hair_lab = _hair_lab(lab, lm, skin_lab)
+        new_l = refine_eye(lab, lm, "l", skin_lab, hair_lab)
+        new_r = refine_eye(lab, lm, "r", skin_lab, hair_lab)
         new_m = refine_mouth(lab, lm, skin_lab)
         fw = lm.face_width
         changes: dict[str, object] = {}
@@ -506,3 +515,20 @@ def _skin_lab(lab: NDArray[np.float32], lm: FaceLandmarks, skin_rgb: tuple[int, 
         px = np.array([[skin_rgb]], np.uint8)
         return cv2.cvtColor(px, cv2.COLOR_RGB2LAB).astype(np.float32)[0, 0]
     return np.array([235, 135, 140], np.float32)
+
+
+def _hair_lab(lab: NDArray[np.float32], lm: FaceLandmarks, skin_lab: NDArray[np.float32]):
+    """Hair colour in (OpenCV 8-bit) Lab: median of the non-skin, non-line pixels in a band above the eyes
+    (the bangs / crown), or None when the band shows too little hair."""
+    fw = lm.face_width
+    ey = (lm.eye_l[1] + lm.eye_r[1]) / 2
+    cx = (lm.eye_l[0] + lm.eye_r[0]) / 2
+    y0, y1 = int(max(0, ey - 0.75 * fw)), int(max(0, ey - 0.35 * fw))
+    x0, x1 = int(max(0, cx - 0.4 * fw)), int(max(0, cx + 0.4 * fw))
+    pts = lab[y0:y1, x0:x1].reshape(-1, 3)
+    if len(pts) < 20:
+        return None
+    pts = pts[(np.linalg.norm(pts - skin_lab, axis=1) > 20) & (pts[:, 0] > 50)]
+    if len(pts) < 20:
+        return None
+    return np.median(pts, axis=0).astype(np.float32)

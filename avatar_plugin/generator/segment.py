@@ -33,7 +33,7 @@ from avatar_plugin.errors import ImageInputError
 from avatar_plugin.generator.landmarks import LandmarkOptions, find_landmarks
 from avatar_plugin.generator.types import DEFAULT_DEPTH_ORDER, FaceLandmarks, Part, PartMasks, SourceImage
 
-__all__ = ["SegmentOptions", "run", "to_lab"]
+__all__ = ["SegmentOptions", "corner_mark", "run", "to_lab"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,17 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
     """Segment ``image`` into visible part masks (see the module docstring for the steps)."""
     options = options or SegmentOptions()
     _check(image)
+    mark = corner_mark(image.rgba)
+    mark_warning = []
+    if mark is not None:
+        x0, y0, x1, y1 = mark
+        rgba = image.rgba.copy()
+        rgba[y0:y1, x0:x1, 3] = 0
+        image = SourceImage(path=image.path, rgba=rgba)
+        mark_warning.append(
+            f"{image.path}: removed a corner mark (logo/watermark) at x={x0}..{x1}, y={y0}..{y1} from the "
+            "character; pass a picture without it if that was part of the character"
+        )
     # 1. landmarks
     lm, colors, warnings = find_landmarks(image, options.landmarks)
     H, W = image.rgba.shape[:2]
@@ -164,6 +175,8 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
     lm = _refine_landmarks(lm, feats)
     # 6. unassigned foreground (line art) -> front-most neighbour, then nearest
     labels = _assign_rest(labels, fg_full, G)
+    # outline strokes belong to the part they outline (jaw line -> face, lock outlines -> the lock)
+    labels = _outline_owner(labels, _line_map(lab, fg_full, G.fw), G)
     # 7. clean-up: small islands of one part inside another join the part around them
     labels = _clean_islands(labels, G, options.min_island)
     masks: dict[Part, Mask] = {}
@@ -183,11 +196,61 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
         colors["hair_shadow"] = _lab_to_rgb(hair_centres[np.argmin(hair_centres[:, 0])])
     colors.update(fcolors)
     order = tuple(p for p in DEFAULT_DEPTH_ORDER if p in masks)
-    return PartMasks(image=image, masks=masks, depth_order=order, landmarks=lm, colors=colors, warnings=tuple(warnings))
+    return PartMasks(image=image, masks=masks, depth_order=order, landmarks=lm, colors=colors,
+                     warnings=tuple(warnings) + tuple(mark_warning))
 
 
 _ID: dict[Part, int] = {p: i + 1 for i, p in enumerate(DEFAULT_DEPTH_ORDER)}
 _PART_OF: dict[int, Part] = {v: k for k, v in _ID.items()}
+
+
+def corner_mark(rgba: NDArray[np.uint8]) -> tuple[int, int, int, int] | None:
+    """A logo / watermark box in a bottom corner of the picture, (x0, y0, x1, y1), or None.
+
+    A mark is a compact, saturated, nearly rectangular block of one colour (text cut into it in another)
+    touching the bottom edge within the outer quarter of the width, 4-30% of the picture's short side: such
+    a block is not drawn character (clothes there are shaded, cut by the frame on two sides at most along
+    their outline, and not a filled axis-aligned rectangle).
+    """
+    H, W = rgba.shape[:2]
+    side = min(H, W)
+    fg = rgba[..., 3] > 10
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2HSV)
+    for right in (False, True):
+        cw, ch = int(0.3 * W), int(0.3 * H)
+        xs = slice(W - cw, W) if right else slice(0, cw)
+        win = hsv[H - ch :, xs]
+        wfg = fg[H - ch :, xs]
+        sat = wfg & (win[..., 1] > 110) & (win[..., 2] > 60)
+        if sat.sum() < (0.04 * side) ** 2:
+            continue
+        hue = win[..., 0][sat].astype(np.int32)
+        mode = int(np.argmax(np.bincount(hue, minlength=180)))
+        dh = np.abs(win[..., 0].astype(np.int32) - mode)
+        same = sat & (np.minimum(dh, 180 - dh) <= 8)
+        n, comp, stats, _ = cv2.connectedComponentsWithStats(same.astype(np.uint8), connectivity=8)
+        for i in range(1, n):
+            x, y, w, h, area = stats[i]
+            if not (0.04 * side <= w <= 0.3 * side and 0.04 * side <= h <= 0.3 * side):
+                continue
+            if y + h < ch - 1:  # must touch the bottom edge
+                continue
+            if y <= 0 or (x <= 0 if right else x + w >= cw):
+                continue  # runs on out of the corner window: part of something bigger
+            box = comp[y : y + h, x : x + w] == i
+            closed = cv2.morphologyEx(box.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+            hull = cv2.convexHull(cv2.findNonZero(closed))
+            if cv2.contourArea(hull) < 0.88 * w * h or area < 0.45 * w * h:
+                continue  # not a filled rectangle
+            if _fill(closed > 0).mean() < 0.8:
+                continue
+            ox = W - cw if right else 0
+            x0, y0 = ox + x, H - ch + y
+            if (not right and x0 > 0.15 * W) or (right and x0 + w < 0.85 * W):
+                continue  # not in the corner
+            pad = 2
+            return (max(0, x0 - pad), max(0, y0 - pad), min(W, x0 + w + pad), H)
+    return None
 
 
 def _lab_to_rgb(c: NDArray[np.float32]) -> tuple[int, int, int]:
@@ -245,6 +308,60 @@ def _sample_hair(lab: NDArray[np.float32], fg: Mask, g: _Geo, skin_lab: NDArray[
     return centres[keep].astype(np.float32)
 
 
+def _maha(x: NDArray[np.float32], mu: NDArray[np.float64], cov: NDArray[np.float64]) -> NDArray[np.float64]:
+    d = x - mu
+    return np.sqrt(np.einsum("...i,ij,...j->...", d, np.linalg.inv(cov), d))
+
+
+def _skin_hair_models(lab: NDArray[np.float32], fg: Mask, line: Mask, g: _Geo, skin_lab: NDArray[np.float32]):
+    """Per-picture Gaussians of the face skin and the hair in Lab -> (skin-like, hair-like) masks or None.
+
+    Skin samples: under each eye, the nose bridge and around the mouth (line art excluded), trimmed to the
+    colours near their median; hair samples: the band above the face that is not skin-like. A pixel is
+    skin-like when the skin density beats the hair density and it lies within 6 sigma of the skin model.
+    """
+    H, W = fg.shape
+    fw = g.fw
+    x0, x1 = int(max(0, g.cx - 0.6 * fw)), int(min(W, g.cx + 0.6 * fw))
+    y0, y1 = int(max(0, g.eye_y - 0.2 * fw)), int(min(H, g.chin_y))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    zone = np.zeros(yy.shape, bool)
+    for ex in (g.eye_l[0], g.eye_r[0]):
+        zone |= (np.abs(xx - ex) < 0.08 * fw) & (yy > g.eye_y + 0.1 * fw) & (yy < g.mouth[1] - 0.03 * fw)
+    zone |= (np.abs(xx - g.cx) < 0.06 * fw) & (yy > g.eye_y + 0.08 * fw) & (yy < g.mouth[1] - 0.04 * fw)
+    mdx, mdy = np.abs(xx - g.mouth[0]), np.abs(yy - g.mouth[1])
+    zone |= (mdx < 0.14 * fw) & (mdy < 0.09 * fw) & ~((mdx < 0.07 * fw) & (mdy < 0.04 * fw))
+    lined = cv2.dilate(line[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    sp = lab[y0:y1, x0:x1][zone & fg[y0:y1, x0:x1] & ~lined]
+    if len(sp) < 30:
+        return None
+    med = np.median(sp, axis=0)
+    sp = sp[_de(sp, med.astype(np.float32), 0.35) < 25]
+    if len(sp) < 30:
+        return None
+    reg = np.diag([4.0, 2.0, 2.0])
+    mu_s, cov_s = sp.mean(axis=0).astype(np.float64), np.cov(sp.T) + reg
+    hy0, hy1 = int(max(0, g.face_top - 0.3 * fw)), int(max(0, g.eye_y - 0.3 * fw))
+    hx0, hx1 = int(max(0, g.cx - 0.45 * fw)), int(min(W, g.cx + 0.45 * fw))
+    hp = lab[hy0:hy1, hx0:hx1][fg[hy0:hy1, hx0:hx1] & ~line[hy0:hy1, hx0:hx1]]
+    if len(hp) < 30:
+        return None
+    hp = hp[_maha(hp, mu_s, cov_s) > 4.0]
+    if len(hp) < 30:
+        return None
+    mu_h, cov_h = hp.mean(axis=0).astype(np.float64), np.cov(hp.T) + reg
+    if _maha(mu_h.astype(np.float32), mu_s, cov_s) < 4.0:
+        return None  # hair and skin not separable by colour: keep the distance rules
+    ds, dh = _maha(lab, mu_s, cov_s), _maha(lab, mu_h, cov_h)
+    ll_s = -0.5 * ds**2 - 0.5 * np.log(np.linalg.det(cov_s))
+    ll_h = -0.5 * dh**2 - 0.5 * np.log(np.linalg.det(cov_h))
+    skin_g = (ll_s > ll_h) & (ds < 6.0)
+    hair_g = (ll_h > ll_s) & (dh < 4.0)
+    return skin_g, hair_g
+
+
 def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     H, W = fg.shape
     fw = g.fw
@@ -272,6 +389,16 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
         hair_like = fg & (d_hair < 16.0) & (d_hair < d_skin)
     else:
         hair_like = np.zeros_like(fg)
+    # the face's own skin model (a Gaussian of the skin around the eyes, nose and mouth, shading included)
+    # against the hair's (a Gaussian of the band above the face): warm shaded skin next to orange hair has the
+    # hair's hue but not its chroma/lightness spread; the two-class rule separates them where a distance to one
+    # median colour cannot
+    models = _skin_hair_models(lab, fg, line, g, skin_lab)
+    if models is not None:
+        skin_g, hair_g = models
+        skin_like_g = fg & skin_g & ~line
+        skin = (skin & ~hair_g) | skin_like_g
+        hair_like = (hair_like & ~skin_like_g) | (fg & hair_g & ~skin_like_g)
     skin &= ~hair_like
     # --- face skin: the skin component at the face centre, cut at the jaw
     core = np.zeros_like(fg)
@@ -286,6 +413,16 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     rel = np.clip(np.abs(xx - g.cx) / (0.5 * fw), 0, 1.5)
     jaw_y = g.chin_y + 0.02 * fw - (g.chin_y - (g.mouth[1] - 0.1 * fw)) * rel**2
     face &= yy < jaw_y
+    # the drawn jaw line decides where the chin ends: below the template curve, skin connected to the face
+    # down to the first line pixel of its column (within 0.12 fw) is face; columns without a line keep the cut
+    band = (yy >= jaw_y) & (yy < jaw_y + 0.12 * fw) & (np.abs(xx - g.cx) < 0.5 * fw)
+    lb = line & band
+    has = lb.any(axis=0)
+    first = np.where(has, np.argmax(lb, axis=0), 0)
+    above_line = band & has[None, :] & (yy < first[None, :])
+    grow = skin_open & above_line & ~hair_like
+    if grow.any():
+        face |= _components_touching(face | grow, face) & grow
     # forehead skin between the bang tips and above the brows is face too
     # (within a forehead dome: skin-coloured hair higher up on the crown is not face)
     dome = ((xx - g.cx) / (0.5 * fw)) ** 2 + ((yy - g.eye_y) / (0.62 * fw)) ** 2 < 1.0
@@ -296,7 +433,16 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     # --- neck: skin in a strip under the chin
     strip = (np.abs(xx - g.cx) < 0.3 * fw) & (yy > g.mouth[1]) & (yy < g.chin_y + 0.55 * fw)
     neck_seed = strip & (yy > g.chin_y) & (yy < g.chin_y + 0.15 * fw)
-    neck_skin = skin & ~face & (_de(lab, skin_lab, 0.6) < 9.0)
+    neck_skin = skin & ~face & ((_de(lab, skin_lab, 0.6) < 9.0) | (models is not None and models[0]))
+    # the shadow the chin casts on the neck is often hair-coloured (warm skin, orange hair) but flat: hair
+    # has strands and highlights (texture), a cast shadow has none; it is neck when it is bounded by line art
+    # and connected to the neck skin under the chin
+    L = lab[..., 0]
+    tex = cv2.GaussianBlur(np.abs(L - cv2.GaussianBlur(L, (0, 0), max(1.0, fw / 160))), (0, 0), fw / 60)
+    hair_tex = float(np.median(tex[hair_like & ~face])) if (hair_like & ~face).any() else 0.0
+    if hair_tex > 2.0:  # only where the hair itself is textured (flat cel-shaded hair is as flat as a shadow)
+        flat = fg & (tex < 1.2) & ~line & ~face & (yy > g.chin_y - 0.05 * fw)
+        neck_skin |= flat & ~cv2.dilate(line.astype(np.uint8), _disk(fw / 150)).astype(bool)
     neck = _components_touching(neck_skin & strip, neck_seed)
     # the neck ends where the skin widens (a collar line, shoulders or chest)
     widths = neck.sum(axis=1)
@@ -669,6 +815,63 @@ def _assign_rest(labels: NDArray[np.int32], fg: Mask, g: _Geo) -> NDArray[np.int
         else:
             labels[todo] = _ID[Part.BODY]
     return labels
+
+
+# (front part, part behind it, rows): line pixels of the part behind, connected through line pixels to the front
+# part within one stroke width, are the front part's outline. Rows "face" = below the eyes only, "chin" = below
+# the mouth and near the face's middle (a lock's own outline elsewhere stays the lock's)
+_OUTLINE_PAIRS: tuple[tuple[Part, Part, str], ...] = (
+    (Part.SIDE_HAIR_L, Part.BACK_HAIR, "all"),
+    (Part.SIDE_HAIR_R, Part.BACK_HAIR, "all"),
+    (Part.SIDE_HAIR_L, Part.BODY, "all"),
+    (Part.SIDE_HAIR_R, Part.BODY, "all"),
+    (Part.FACE, Part.BODY, "face"),
+    (Part.FACE, Part.NECK, "face"),
+    (Part.FACE, Part.BACK_HAIR, "face"),
+    (Part.FACE, Part.SIDE_HAIR_L, "chin"),
+    (Part.FACE, Part.SIDE_HAIR_R, "chin"),
+)
+
+
+def _outline_owner(labels: NDArray[np.int32], line: Mask, g: _Geo) -> NDArray[np.int32]:
+    """Line-art strokes between two parts go to the part they outline (the front one of the pair).
+
+    A stroke pixel of the part behind moves to the front part when it is reachable from the front part through
+    stroke pixels in at most ~one stroke width (0.035 fw): the jaw line goes with the face (no ghost jaw left
+    on the body when the head turns), a side lock's outline goes with the lock (no U-shaped outline left in the
+    back hair or on the body when the lock swings).
+    """
+    H, W = labels.shape
+    out = labels.copy()
+    steps = max(2, int(round(0.035 * g.fw)))
+    k3 = np.ones((3, 3), np.uint8)
+    yy = np.arange(H, dtype=np.float32)[:, None]
+    xx = np.arange(W, dtype=np.float32)[None, :]
+    for front, back, rows in _OUTLINE_PAIRS:
+        fid, bid = _ID[front], _ID[back]
+        fm = out == fid
+        cand = line & (out == bid)
+        if rows == "face":
+            cand &= np.broadcast_to(yy > g.eye_y, cand.shape)
+        elif rows == "chin":
+            cand &= (yy > g.mouth[1]) & (np.abs(xx - g.cx) < 0.3 * g.fw)
+        if not fm.any() or not cand.any():
+            continue
+        ys, xs = np.nonzero(cand)
+        pad = steps + 2
+        y0, y1 = max(0, ys.min() - pad), min(H, ys.max() + pad + 1)
+        x0, x1 = max(0, xs.min() - pad), min(W, xs.max() + pad + 1)
+        c = cand[y0:y1, x0:x1]
+        reach = fm[y0:y1, x0:x1].astype(np.uint8)
+        got = np.zeros_like(c)
+        for _ in range(steps):
+            grown = (cv2.dilate(reach, k3) > 0) & c & ~got
+            if not grown.any():
+                break
+            got |= grown
+            reach = grown.astype(np.uint8)
+        out[y0:y1, x0:x1][got] = fid
+    return out
 
 
 _BIG = (Part.BACK_HAIR, Part.BODY, Part.NECK, Part.FACE, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.FRONT_HAIR)
