@@ -370,3 +370,23 @@ def test_closed_eyes_draw_a_lash_line_even_without_a_lashes_layer():
     w = _box(full, Part.EYE_WHITE_L)
     assert dark.any(axis=0).sum() > 0.7 * (w[2] - w[0])
     assert dark.sum(axis=0).max() <= 0.4 * (w[3] - w[1])  # a line, not a blob
+
+
+def test_vowel_shapes_open_and_round_the_mouth(drawn):
+    """ParamA/I/U/E/O: A opens widest, I is wide and flat, U and O are narrower than rest (round), and the
+    interior shows; no vowel flips a triangle."""
+    _, puppet = drawn
+    rest = evaluate(puppet, {})
+    r0 = _signed_areas(rest)
+
+    def shape(pid):
+        dl = evaluate(puppet, {pid: 1.0})
+        for part, a0 in r0.items():
+            assert not ((_signed_areas(dl)[part] * np.sign(a0)) < -1e-3).any(), (pid, part)
+        v = dl.item("mouth").vertices
+        return float(np.ptp(v[:, 0])), float(np.ptp(v[:, 1])), dl.item("mouth_interior").opacity
+
+    w0, h0 = float(np.ptp(rest.item("mouth").vertices[:, 0])), float(np.ptp(rest.item("mouth").vertices[:, 1]))
+    a, i, u, o = shape("ParamA"), shape("ParamI"), shape("ParamU"), shape("ParamO")
+    assert a[1] > o[1] > i[1] > h0 and a[2] == 1.0
+    assert i[0] > w0 > o[0] > u[0] - 1e-6 and u[0] < 0.8 * w0

@@ -64,6 +64,9 @@ __all__ = ["EYE_OPEN_KEYS", "Rig", "RigOptions", "run"]
 
 EYE_OPEN_KEYS = (0.0, 0.1, 1.0)  # the extra key: the white and iris fade only over the last 10 %
 MOUTH_OPEN_KEYS = (0.0, 0.15, 1.0)  # the interior fades in over the first 15 % of the opening
+# vowel mouth shapes (ParamA/I/U/E/O at 1): (opening as a fraction of MouthOpenY's, width scale)
+VOWELS = {"ParamA": (1.0, 1.0), "ParamI": (0.3, 1.15), "ParamU": (0.35, 0.7), "ParamE": (0.6, 1.06),
+          "ParamO": (0.8, 0.75)}
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
@@ -786,6 +789,11 @@ def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face
         fx, fy = form(v[:, 0])
         t_form[i] = np.stack([f * fx, f * fy], axis=1)
     b.deform("ParamMouthForm", "mouth", t_form)
+    for pid, (o, sx) in VOWELS.items():  # lip-sync shapes: opening x width, corners stay on the bulge profile
+        t_v = _zeros((2,), len(v))
+        dy = o * np.where(lower, open_h * bulge(v[:, 0]), -0.12 * open_h * bulge(v[:, 0]))
+        t_v[1] = np.stack([(sx - 1.0) * (v[:, 0] - mcx), dy], axis=1)
+        b.deform(pid, "mouth", t_v)
 
     if interior is None or "mouth_interior" not in b.meshes:
         return
@@ -804,6 +812,14 @@ def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face
         bottom = seam + open_h * bl * k_eff + 1.0
         t_int[i] = np.stack([xt - iv[:, 0], top + vrel * (bottom - top) - iv[:, 1]], axis=1)
     b.deform("ParamMouthOpenY", "mouth_interior", t_int)
+    for pid, (o, sx) in VOWELS.items():  # relative to the closed mouth (MouthOpenY 0), shown by opacity
+        top = seam - 0.12 * open_h * bl * o - 1.0
+        bottom = seam + open_h * bl * o + 1.0
+        target = np.stack([mcx + (xt - mcx) * sx - iv[:, 0], top + vrel * (bottom - top) - iv[:, 1]], axis=1)
+        t_v = _zeros((2,), len(iv))
+        t_v[1] = target - t_int[0]
+        b.deform(pid, "mouth_interior", t_v)
+        b.channel(pid, "mouth_interior", BindingTarget.OPACITY, [0.0, 1.0])
     b.channel("ParamMouthOpenY", "mouth_interior", BindingTarget.OPACITY, [-1.0, 0.0, 0.0])
     t_iform = _zeros((3,), len(iv))
     for i, f in enumerate((-1.0, 0.0, 1.0)):
