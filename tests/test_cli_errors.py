@@ -93,3 +93,33 @@ def test_lipsync_audio_that_is_not_audio(tmp_path: Path, what: str, capsys: pyte
     assert main(["lipsync", str(audio), "-o", str(tmp_path / "t.json")]) == 1
     line = _one_line_error(capsys, str(audio), "audio file")
     assert "BytesIO" not in line
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wav = tmp_path_factory.mktemp("speech") / "hello.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "hello there, how are you"], check=True)
+    return wav
+
+
+@pytest.mark.parametrize("lead", ["99", "-5"])
+def test_lipsync_lead_out_of_range(speech_wav: Path, tmp_path: Path, lead: str,
+                                   capsys: pytest.CaptureFixture[str]):
+    assert main(["lipsync", str(speech_wav), "-o", str(tmp_path / "t.json"), "--lead", lead]) == 1
+    _one_line_error(capsys, "--lead", "-1..1")
+
+
+def test_lipsync_text_honours_lead(speech_wav: Path, tmp_path: Path):
+    """--lead moves the mouth earlier with --text too (it used to be ignored there)."""
+    import json
+
+    import numpy as np
+
+    opening = []
+    for lead in ("0", "0.05"):
+        out = tmp_path / f"lead{lead}.json"
+        assert main(["lipsync", str(speech_wav), "-o", str(out), "--text", "hello there, how are you",
+                     "--lead", lead]) == 0
+        mouth = np.array(json.loads(out.read_text())["params"]["ParamMouthOpenY"])
+        opening.append(int(np.argmax(mouth > 0.2)))
+    assert opening[1] < opening[0]

@@ -65,6 +65,8 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
                          "(Live2D motion) or .json (track.json)")
     if not 0 < args.fps <= 1000:
         raise InputError(f"--fps {args.fps}: expected frames per second in 0..1000, e.g. --fps 60")
+    if not -1.0 <= args.lead <= 1.0:
+        raise InputError(f"--lead {args.lead}: expected seconds in -1..1 (a few hundredths), e.g. --lead 0.03")
     t0 = time.perf_counter()
     x, sr = read_wav(args.audio)
     options = LipSyncOptions(templates=load_user_templates(args.calibration))
@@ -82,7 +84,7 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
     elif args.text:
         from avatar_plugin.live.lipsync_align import text_track
 
-        track = text_track(x, sr, args.text, fps=args.fps, voice=args.voice, options=options)
+        track = text_track(x, sr, args.text, fps=args.fps, voice=args.voice, options=options, lead_s=args.lead)
         how = "audio + text alignment"
     else:
         track = analyze(x, sr, fps=args.fps, options=options, lead_s=args.lead)

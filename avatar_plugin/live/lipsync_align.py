@@ -116,11 +116,13 @@ def blend_tracks(audio: MouthTrack, aligned: MouthTrack) -> MouthTrack:
 
 
 def text_track(samples: object, sample_rate: int, text: str, fps: float = 60.0, voice: str = "en",
-               options: LipSyncOptions | None = None) -> MouthTrack:
-    """Audio + its text -> mouth track: audio analysis blended with the DTW-aligned phoneme timings."""
+               options: LipSyncOptions | None = None, lead_s: float = 0.0) -> MouthTrack:
+    """Audio + its text -> mouth track: audio analysis blended with the DTW-aligned phoneme timings.
+
+    ``lead_s``: move the mouth this much earlier than the sound (as in :func:`analyze`)."""
     from avatar_plugin.live.lipsync_timings import timings_track
 
     x = to_mono_float32(samples, "audio")
-    audio = analyze(x, sample_rate, fps=fps, options=options)
+    audio = analyze(x, sample_rate, fps=fps, options=options, lead_s=lead_s)
     timings = align_text(x, sample_rate, text, voice=voice)
-    return blend_tracks(audio, timings_track(timings, len(x) / sample_rate, fps=fps))
+    return blend_tracks(audio, timings_track(timings, len(x) / sample_rate, fps=fps, lead_s=lead_s))
