@@ -123,3 +123,25 @@ def test_lipsync_text_honours_lead(speech_wav: Path, tmp_path: Path):
         mouth = np.array(json.loads(out.read_text())["params"]["ParamMouthOpenY"])
         opening.append(int(np.argmax(mouth > 0.2)))
     assert opening[1] < opening[0]
+
+
+def test_track_folder_and_cameras_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["track", str(tmp_path), "-o", str(tmp_path / "t.json")]) == 1
+    _one_line_error(capsys, str(tmp_path), "is a folder")
+    assert main(["cameras", "--probe", "-1"]) == 1
+    _one_line_error(capsys, "--probe -1")
+
+
+def test_track_is_quiet_when_piped(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """No progress output when stderr is not a terminal (capsys is not one)."""
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "blank.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
+    for i in range(12):
+        writer.write(np.full((64, 64, 3), 20 * i, np.uint8))
+    writer.release()
+    assert main(["track", str(video), "-o", str(tmp_path / "t.json")]) == 0
+    err = capsys.readouterr().err
+    assert "tracking" not in err and "frame 1" not in err

@@ -48,17 +48,22 @@ def cmd_track(args: argparse.Namespace) -> int:
                          f"or .json (track.json)")
     if args.fps is not None and not (0 < args.fps <= 1000):
         raise InputError(f"--fps {args.fps}: expected a number of frames per second in 0..1000, e.g. --fps 30")
+    if Path(args.video).is_dir():
+        raise InputError(f"{args.video}: is a folder; pass a video file (e.g. .mp4, .webm, .avi)")
+    from tqdm import tqdm
+
     t0 = time.perf_counter()
-    last = [t0]
+    bar = tqdm(total=_frame_count(args.video), desc="tracking", unit="frame", leave=False,
+               disable=not sys.stderr.isatty())  # quiet when piped or logged
 
     def progress(index: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] > 2.0:
-            last[0] = now
-            print(f"  frame {index + 1} ...", file=sys.stderr)
+        bar.update(index + 1 - bar.n)
 
-    track, pipeline = track_video(args.video, mirror=args.mirror, fps=args.fps, model_path=args.model,
-                                  progress=progress)
+    try:
+        track, pipeline = track_video(args.video, mirror=args.mirror, fps=args.fps, model_path=args.model,
+                                      progress=progress)
+    finally:
+        bar.close()
     write_track_file(track, out)
     took = time.perf_counter() - t0
     logging.getLogger(__name__).debug("tracked %d frames in %.2f s", pipeline.frames, took)
@@ -70,8 +75,24 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _frame_count(video: str) -> int | None:
+    """The frame count the container claims (None when it does not say), for the progress bar only."""
+    import cv2
+
+    cap = cv2.VideoCapture(video)
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    return count if count > 0 else None
+
+
 def cmd_cameras(args: argparse.Namespace) -> int:
+    from avatar_plugin.errors import InputError
     from avatar_plugin.live.tracking import list_cameras
+
+    if not 1 <= args.probe <= 64:
+        raise InputError(f"--probe {args.probe}: expected how many camera indices to try, 1..64, e.g. --probe 5")
 
     cams = list_cameras(max_probe=args.probe)
     if not cams:
