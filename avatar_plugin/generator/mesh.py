@@ -368,15 +368,17 @@ def _recolour_completion(img: NDArray[np.uint8], vis: NDArray[np.bool_], eyes: N
     img[bad, 3] = 255
     # smooth the fill (the nearest-pixel copy streaks): inpaint it from the skin around it, so a closing lid
     # uncovers skin shaded like its surroundings, not a flat patch
-    ys, xs = np.nonzero(bad)
-    r = 6
-    y0, y1 = max(ys.min() - r, 0), min(ys.max() + r + 1, img.shape[0])
-    x0, x1 = max(xs.min() - r, 0), min(xs.max() + r + 1, img.shape[1])
-    win = np.ascontiguousarray(img[y0:y1, x0:x1, :3])
-    unknown = (bad | ~good)[y0:y1, x0:x1].astype(np.uint8)
-    filled = cv2.inpaint(win, unknown, r, cv2.INPAINT_TELEA)
-    sub = bad[y0:y1, x0:x1]
-    img[y0:y1, x0:x1, :3][sub] = filled[sub]
+    r = 5
+    for sl in ndimage.find_objects(ndimage.label(bad)[0]):  # one small window per patch (each eye)
+        if sl is None:
+            continue
+        y0, y1 = max(sl[0].start - r, 0), min(sl[0].stop + r, img.shape[0])
+        x0, x1 = max(sl[1].start - r, 0), min(sl[1].stop + r, img.shape[1])
+        win = np.ascontiguousarray(img[y0:y1, x0:x1, :3])
+        unknown = (bad | ~good)[y0:y1, x0:x1].astype(np.uint8)
+        filled = cv2.inpaint(win, unknown, r, cv2.INPAINT_TELEA)
+        sub = bad[y0:y1, x0:x1]
+        img[y0:y1, x0:x1, :3][sub] = filled[sub]
 
 
 def _seal_hair_gaps(out: dict[Part, Layer], owner: NDArray[np.int32], order: list[Part], size: tuple[int, int],

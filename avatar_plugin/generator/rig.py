@@ -78,8 +78,8 @@ class RigOptions:
     roll: float = 12.0  # head roll (degrees) at AngleZ = +-30
     body_yaw: float = 14.0  # degrees of torso yaw at BodyAngleX = +-10
     body_roll: float = 3.0  # degrees at BodyAngleZ = +-10
-    bangs_depth: float = 0.12  # front/side hair above the face surface over the face (head radii): parallax
-    back_depth: float = 0.35  # back hair below the surface behind the face's middle (head radii)
+    bangs_depth: float = 0.20  # front/side hair above the face surface over the face (head radii): parallax
+    back_depth: float = 0.50  # back hair below the surface behind the face's middle (head radii)
     tip_follow: float = 0.35  # how much of the head's motion the lowest hair tips follow (roots follow fully)
 
 
