@@ -145,3 +145,21 @@ def test_track_is_quiet_when_piped(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["track", str(video), "-o", str(tmp_path / "t.json")]) == 0
     err = capsys.readouterr().err
     assert "tracking" not in err and "frame 1" not in err
+
+
+def test_generate_folder_as_picture_and_unwritable_output(tmp_path: Path, text_file: Path,
+                                                          capsys: pytest.CaptureFixture[str]):
+    assert main(["generate", str(tmp_path), "-o", str(tmp_path / "out")]) == 1
+    _one_line_error(capsys, str(tmp_path), "is a folder")
+    # refused before any work: the output folder cannot be made under a regular file
+    assert main(["generate", str(_png(tmp_path)), "-o", str(text_file / "out")]) == 1
+    _one_line_error(capsys, "-o", str(text_file / "out"), "cannot create")
+
+
+def test_generate_not_a_picture_is_one_line_without_progress_bars(tmp_path: Path, text_file: Path,
+                                                                  capsys: pytest.CaptureFixture[str]):
+    """A text file named .png: one line (the stage progress bar used to be drawn into pipes before it)."""
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(text_file.read_bytes())
+    assert main(["generate", str(fake), "-o", str(tmp_path / "out")]) == 1
+    _one_line_error(capsys, str(fake), "PNG, JPEG or WebP")

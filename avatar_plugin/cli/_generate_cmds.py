@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 from avatar_plugin.errors import InputError
@@ -54,6 +55,8 @@ def run_generate(picture: str | Path, out_dir: str | Path, *, face_box: str | No
     from avatar_plugin.generator.pipeline import GenerateOptions, generate
 
     picture, out = Path(picture), Path(out_dir)
+    if picture.is_dir():
+        raise InputError(f"{picture}: is a folder; pass a character picture (PNG, JPEG, WebP) or a .psd")
     if not picture.is_file():
         raise InputError(f"{picture}: no such file; pass the path of a character picture (PNG, JPEG, WebP) or a .psd")
     if out.exists() and not out.is_dir():
@@ -67,6 +70,12 @@ def run_generate(picture: str | Path, out_dir: str | Path, *, face_box: str | No
         raise InputError(f"--foreground-model {foreground_model}: no such file; give the path of isnetis.onnx")
     if inpainter != "classical" and not inpainter_model:
         raise InputError(f"--inpainter {inpainter}: needs --inpainter-model (a LaMa .onnx file or a diffusers folder)")
+    try:  # before minutes of work, not after
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"-o {out}: cannot create the folder ({exc.strerror}); pick a folder you can write to"
+                         ) from None
+    progress = progress and sys.stderr.isatty()  # bars in a terminal only, not in pipes and logs
     opts = GenerateOptions(name=_safe_name(name or picture.stem), face_box=box, landmarks_file=landmarks,
                            progress=progress, foreground_model=foreground_model, inpainter=inpainter,
                            inpainter_model=inpainter_model)
