@@ -31,7 +31,15 @@ POSES: tuple[tuple[str, dict[str, float]], ...] = (
     ("AngleX +30", {"ParamAngleX": 30.0}),
     ("AngleZ 20", {"ParamAngleZ": 20.0}),
     ("X30 Y-20", {"ParamAngleX": 30.0, "ParamAngleY": -20.0}),
+    ("X30 Y30 Z20", {"ParamAngleX": 30.0, "ParamAngleY": 30.0, "ParamAngleZ": 20.0}),
+    ("AngleY +30", {"ParamAngleY": 30.0}),
+    ("BodyX +10", {"ParamBodyAngleX": 10.0}),
+    ("BodyZ +10", {"ParamBodyAngleZ": 10.0}),
     ("eyes closed", {"ParamEyeLOpen": 0.0, "ParamEyeROpen": 0.0}),
+    ("closed smile", {"ParamEyeLOpen": 0.0, "ParamEyeROpen": 0.0, "ParamEyeLSmile": 1.0, "ParamEyeRSmile": 1.0,
+                      "ParamMouthForm": 1.0}),
+    ("vowel A", {"ParamA": 1.0}),
+    ("vowel O", {"ParamO": 1.0}),
 )
 
 
