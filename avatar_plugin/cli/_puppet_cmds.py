@@ -22,12 +22,17 @@ __all__ = ["parse_assignment", "parse_color", "parse_size", "register", "write_g
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("validate", help="check a puppet folder against the format",
                               description="Check PUPPET_DIR/puppet.json and its textures. Exit 0 when valid, "
-                                          "1 with the problem (file, JSON path, expected, found) otherwise.")
-    p.add_argument("puppet", metavar="PUPPET_DIR")
+                                          "1 with the problem (file, JSON path, expected, found) otherwise.",
+                              epilog="example: avatar-plugin validate my_avatar")
+    p.add_argument("puppet", metavar="PUPPET_DIR", help="puppet folder (holding puppet.json)")
     p.set_defaults(func=cmd_validate)
 
-    p = subparsers.add_parser("info", help="list a puppet's parameters, parts and mesh sizes")
-    p.add_argument("puppet", metavar="PUPPET_DIR")
+    p = subparsers.add_parser("info", help="list a puppet's parameters, parts and mesh sizes",
+                              description="List PUPPET_DIR's canvas, landmarks, parameters (range, default, "
+                                          "keypoints, bindings), physics outputs, parts (vertices, triangles, "
+                                          "draw order, clipping) and textures.",
+                              epilog="example: avatar-plugin info my_avatar")
+    p.add_argument("puppet", metavar="PUPPET_DIR", help="puppet folder (holding puppet.json)")
     p.set_defaults(func=cmd_info)
 
     p = subparsers.add_parser(
@@ -35,10 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Render PUPPET_DIR at given parameter values with the software renderer. By default the "
                     "image has the puppet's canvas size and framing (for a generated puppet: the source "
                     "picture's), so pixels line up with the picture.",
-        epilog="example: avatar-plugin preview my_avatar --set ParamMouthOpenY=1 --set ParamAngleX=20 -o out.png",
+        epilog="example: avatar-plugin preview my_avatar --set ParamMouthOpenY=1 --set ParamAngleX=20 -o out.png "
+               "(or --animate -o preview.gif)",
     )
-    p.add_argument("puppet", metavar="PUPPET_DIR")
-    p.add_argument("-o", "--output", required=True, help="output .png (or .gif with --animate)")
+    p.add_argument("puppet", metavar="PUPPET_DIR", help="puppet folder (holding puppet.json)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png (or .gif with --animate)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PARAM=VALUE",
                    help="parameter value, e.g. ParamAngleX=20 (repeatable); values are clamped to the range")
     p.add_argument("--size", metavar="WxH", help="output size; the canvas is fitted and centred (default: canvas)")
