@@ -163,3 +163,20 @@ def test_generate_not_a_picture_is_one_line_without_progress_bars(tmp_path: Path
     fake.write_bytes(text_file.read_bytes())
     assert main(["generate", str(fake), "-o", str(tmp_path / "out")]) == 1
     _one_line_error(capsys, str(fake), "PNG, JPEG or WebP")
+
+
+def test_every_command_help_has_an_example(capsys: pytest.CaptureFixture[str]):
+    commands = ["demo", "generate", "segment", "validate", "info", "preview", "live", "service",
+                "service install", "service uninstall", "lipsync", "lipsync-calibrate", "devices", "track",
+                "cameras"]
+    for command in commands:
+        with pytest.raises(SystemExit) as done:
+            main([*command.split(), "--help"])
+        assert done.value.code == 0
+        out = capsys.readouterr().out
+        assert "\nexample: avatar-plugin " in out, f"`{command} --help` has no example line"
+    # the same output option everywhere: -o / --output
+    for command in ("generate", "segment", "preview", "lipsync", "track", "lipsync-calibrate", "demo"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "-o " in (out := capsys.readouterr().out) and "--output" in out, command

@@ -21,12 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="generate the built-in example avatar and run it live",
         description="Generate the example avatar from examples/character.png into OUT_DIR (only the first "
                     "time), then run it live: open the printed studio URL in a browser, add the OBS URL as a "
-                    "browser source. Ctrl+C stops.")
+                    "browser source. Ctrl+C stops.",
+        epilog="example: avatar-plugin demo   (or: avatar-plugin demo --no-live -o my_demo)")
     p.add_argument("-o", "--output", default="avatar-demo", metavar="OUT_DIR",
                    help="where the example avatar goes (default: ./avatar-demo)")
     p.add_argument("--force", action="store_true", help="generate again even if OUT_DIR already has the avatar")
     p.add_argument("--no-live", action="store_true", help="only generate; do not start the live daemon")
-    p.add_argument("--port", type=int, default=None, help="live daemon port (default from config: 8765)")
+    p.add_argument("--port", type=int, default=None,
+                   help="TCP port of the live daemon (default: [server] port, 8765; 0 = any free)")
     p.add_argument("--config", default=None, metavar="FILE", help="live daemon config (TOML)")
     p.set_defaults(func=cmd_demo)
 

@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "generate", help="turn a character picture into a rigged avatar folder",
         description=("Generate a rigged avatar from one anime-style picture (or a layered PSD): puppet.json + atlas, "
-                     "NAME.inp (Inochi2D), NAME.psd (layers for Cubism Editor), preview.png/.gif and report.json."))
-    p.add_argument("picture", help="the character picture (PNG, JPEG, WebP) or a layered .psd")
+                     "NAME.inp (Inochi2D), NAME.psd (layers for Cubism Editor), preview.png/.gif and report.json."),
+        epilog="example: avatar-plugin generate my_character.png -o my_avatar")
+    p.add_argument("picture", metavar="PICTURE", help="the character picture (PNG, JPEG, WebP) or a layered .psd")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="the avatar folder to write")
     p.add_argument("--face-box", metavar="X,Y,W,H", help="the face box in pixels, when the detector misses it")
     p.add_argument("--landmarks", metavar="FILE",
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="the avatar's name (file names of the .inp/.psd; default: the picture's name)")
     add_model_options(p)
     p.add_argument("--force", action="store_true", help="write into OUT_DIR even when it is not empty")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they are only drawn when stderr is a terminal anyway)")
     p.set_defaults(func=cmd_generate)
 
 

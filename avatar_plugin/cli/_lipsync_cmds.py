@@ -20,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "parameters ParamA/I/U/E/O as a track.json ({\"fps\": N, \"params\": {...}}) or a Live2D "
             "*.motion3.json. With --timings the mouth follows the phoneme/viseme timings exactly "
             "(format: docs/lipsync.md); with --text the text is aligned to the audio (espeak-ng) and blended "
-            "with the audio analysis; otherwise the audio alone decides."))
+            "with the audio analysis; otherwise the audio alone decides."),
+        epilog='example: avatar-plugin lipsync reply.wav --text "Hello there" -o reply.motion3.json')
     p.add_argument("audio", metavar="AUDIO", help="the speech audio file")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="output file: *.motion3.json (Live2D motion) or *.json (track.json)")
     p.add_argument("--text", default=None, help="what the audio says (improves timing; needs espeak-ng)")
     p.add_argument("--voice", default="en", help="espeak-ng voice for --text alignment (default: en)")
@@ -39,15 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lipsync-calibrate", help="fit the vowel detector to your voice from short recordings",
         description=("Record yourself saying each sound for about a second (a WAV each) and pass them here; "
                      "the templates are saved in your config folder and used by `lipsync` and the live mic "
-                     "source. Sounds: A (ah) I (ee) U (oo) E (eh) O (oh), and optionally M (mmm) F (sss)."))
+                     "source. Sounds: A (ah) I (ee) U (oo) E (eh) O (oh), and optionally M (mmm) F (sss)."),
+        epilog="example: avatar-plugin lipsync-calibrate --a ah.wav --i ee.wav --u oo.wav --e eh.wav --o oh.wav")
     for cls in ("A", "I", "U", "E", "O", "M", "F"):
         c.add_argument(f"--{cls.lower()}", metavar="WAV", help=f"recording of '{cls}'")
-    c.add_argument("-o", "--output", default=None, help="where to save (default: your config folder)")
+    c.add_argument("-o", "--output", default=None, metavar="FILE",
+                   help="where to save the templates (.json; default: your config folder)")
     c.set_defaults(func=cmd_calibrate)
 
     d = subparsers.add_parser("devices", help="list audio input and output devices",
                               description="List audio devices with the index/name to put in [mic] device "
-                                          "or [tts] output_device.")
+                                          "or [tts] output_device.",
+                              epilog="example: avatar-plugin devices --json")
     d.add_argument("--json", action="store_true", help="print JSON")
     d.set_defaults(func=cmd_devices)
 

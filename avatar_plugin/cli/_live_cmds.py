@@ -32,15 +32,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="print every config table and key at its default (including plug-ins') and exit")
     p.set_defaults(func=cmd_live)
 
-    s = subparsers.add_parser("service", help="install or remove the daemon as a background service (systemd)")
+    s = subparsers.add_parser("service", help="install or remove the daemon as a background service (systemd)",
+                              description="Run `avatar-plugin live` as a systemd user service (Linux). macOS "
+                                          "and Windows: see docs/service.md.",
+                              epilog="example: avatar-plugin service install my_avatar --config avatar.toml")
     sub = s.add_subparsers(dest="service_command", metavar="ACTION")
     i = sub.add_parser("install", help="write a systemd user unit that runs `avatar-plugin live`",
                        description="Write ~/.config/systemd/user/avatar-plugin.service and print how to enable "
-                                   "it. macOS and Windows: see docs/service.md.")
+                                   "it. macOS and Windows: see docs/service.md.",
+                       epilog="example: avatar-plugin service install my_avatar --config avatar.toml")
     i.add_argument("puppet", metavar="PUPPET_DIR", help="puppet folder the service runs")
     i.add_argument("--config", metavar="FILE", help="TOML config for the service")
     i.set_defaults(func=cmd_service_install)
-    u = sub.add_parser("uninstall", help="remove the systemd user unit")
+    u = sub.add_parser("uninstall", help="remove the systemd user unit",
+                       description="Remove ~/.config/systemd/user/avatar-plugin.service (stop the service "
+                                   "first: systemctl --user disable --now avatar-plugin.service).",
+                       epilog="example: avatar-plugin service uninstall")
     u.set_defaults(func=cmd_service_uninstall)
     s.set_defaults(func=lambda args: (s.print_help(), 0)[1])
 

@@ -58,11 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="split a picture into complete part layers (generator stages 1-2) and write debug images",
         description=(
             "Split one anime-style picture into parts (face, eyes, mouth, hair, body ...) with their hidden "
-            "regions completed, and write layers/*.png, segmentation.png and landmarks.json to OUT."
+            "regions completed, and write layers/*.png, segmentation.png and landmarks.json to OUT_DIR."
         ),
+        epilog="example: avatar-plugin segment my_character.png -o seg   (then look at seg/segmentation.png)",
     )
-    p.add_argument("picture", help="PNG, JPEG or WebP picture (or a layered .psd)")
-    p.add_argument("-o", "--out", required=True, help="output folder (created)")
+    p.add_argument("picture", metavar="PICTURE", help="PNG, JPEG or WebP picture (or a layered .psd)")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUT_DIR",
+                   help="output folder (created)")
     p.add_argument("--face-box", metavar="X,Y,W,H", help="the face in pixels, when the detector misses it")
     p.add_argument(
         "--landmarks",

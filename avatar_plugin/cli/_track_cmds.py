@@ -17,9 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Track the face in VIDEO (any file OpenCV reads) with MediaPipe FaceMesh and write head angles, eye "
             "openness, gaze, brows and mouth as a track.json ({\"fps\": N, \"params\": {...}}) or a Live2D "
-            "*.motion3.json (Cubism Viewer, VTube Studio animations). Runs offline on the CPU."))
+            "*.motion3.json (Cubism Viewer, VTube Studio animations). Runs offline on the CPU."),
+        epilog="example: avatar-plugin track take.mp4 -o take.motion3.json --mirror")
     p.add_argument("video", metavar="VIDEO", help="the video file")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="output file: *.motion3.json (Live2D motion) or *.json (track.json)")
     p.add_argument("--mirror", action="store_true",
                    help="the character moves like your reflection (as if the video were flipped left-right); "
@@ -31,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_track)
 
     c = subparsers.add_parser("cameras", help="list the cameras webcam tracking can use",
-                              description="List cameras with the index to put in [webcam] device.")
+                              description="List cameras with the index to put in [webcam] device.",
+                              epilog="example: avatar-plugin cameras")
     c.add_argument("--probe", type=int, default=5, metavar="N",
                    help="on Windows/macOS, how many indices to try opening (default 5)")
     c.set_defaults(func=cmd_cameras)
