@@ -180,3 +180,8 @@ def test_every_command_help_has_an_example(capsys: pytest.CaptureFixture[str]):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "-o " in (out := capsys.readouterr().out) and "--output" in out, command
+
+
+def test_validate_a_file_instead_of_a_folder(text_file: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["validate", str(text_file)]) == 1
+    _one_line_error(capsys, "a puppet folder", "a file, not a folder")

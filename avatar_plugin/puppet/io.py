@@ -168,7 +168,9 @@ def read_puppet(folder: str | Path, *, load_textures: bool = True) -> Puppet:
         file, folder = folder, folder.parent
     if not file.is_file():
         raise PuppetFormatError(str(file), "$", "a puppet folder holding puppet.json",
-                                "no such file" if not folder.exists() else "no puppet.json in the folder")
+                                "no such file" if not folder.exists() else
+                                f"a file, not a folder ({folder.name})" if folder.is_file() else
+                                "no puppet.json in the folder")
     if file.stat().st_size > MAX_JSON_BYTES:
         raise PuppetFormatError(str(file), "$", f"at most {MAX_JSON_BYTES} bytes", f"{file.stat().st_size} bytes")
     try:
