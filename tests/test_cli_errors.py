@@ -185,3 +185,16 @@ def test_every_command_help_has_an_example(capsys: pytest.CaptureFixture[str]):
 def test_validate_a_file_instead_of_a_folder(text_file: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["validate", str(text_file)]) == 1
     _one_line_error(capsys, "a puppet folder", "a file, not a folder")
+
+
+def test_expression_with_an_unknown_parameter_is_logged(sample_dir: Path, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture):
+    from avatar_plugin.live.config import load_config
+    from avatar_plugin.live.daemon import Daemon
+
+    config = tmp_path / "live.toml"
+    config.write_text("[expressions.wink]\nParamEyeLOpen = 0.0\nParamEyLOpen = 0.0\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="avatar_plugin.live"):
+        Daemon(sample_dir, load_config(config), port=0)
+    assert any("[expressions.wink] ParamEyLOpen" in r.getMessage() for r in caplog.records)
+    assert not any("ParamEyeLOpen:" in r.getMessage() for r in caplog.records)

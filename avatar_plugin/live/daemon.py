@@ -134,6 +134,12 @@ class Daemon:
             )
         self.puppet = puppet if puppet is not None else read_puppet(self.puppet_dir)
         self.puppet_etag = self._etag()
+        axes = self.puppet.axes()
+        for name, values in config.presets.items():
+            unknown = [k for k in values if k not in axes]
+            if unknown:  # a typo would otherwise do nothing, silently
+                log.warning("[expressions.%s] %s: not a parameter of this puppet (a typo? it moves nothing here; "
+                            "the puppet has %s)", name, ", ".join(unknown), ", ".join(axes))
         self.clock = monotonic_clock()
         self.started_wall = time.time()
         seed = config["daemon"]["seed"]
