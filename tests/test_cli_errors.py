@@ -198,3 +198,13 @@ def test_expression_with_an_unknown_parameter_is_logged(sample_dir: Path, tmp_pa
         Daemon(sample_dir, load_config(config), port=0)
     assert any("[expressions.wink] ParamEyLOpen" in r.getMessage() for r in caplog.records)
     assert not any("ParamEyeLOpen:" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("argv", [["preview", "x", "-o", "y.gif", "--animate", "--fps", "abc"],
+                                  ["generate", "picture.png"], ["no-such-command"],
+                                  ["segment", "x", "-o", "y", "--inpainter", "magic"]])
+def test_usage_errors_are_one_line_and_exit_1(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 1
+    _one_line_error(capsys, "error:", "--help")

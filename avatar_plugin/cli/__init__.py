@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from avatar_plugin._version import __version__
 from avatar_plugin.errors import AvatarPluginError
@@ -31,8 +32,15 @@ _COMMAND_MODULES = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line and exit status 1, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="avatar-plugin",
         description=(
             "Turn one anime-style picture into a rigged 2D puppet, and keep it alive with lip sync, "
