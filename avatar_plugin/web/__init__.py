@@ -1,1 +1,3 @@
-"""avatar_plugin.web (see the package docstring of avatar_plugin)."""
+"""avatar-plugin web assets: the renderer page, the studio page and their ES modules (served by the daemon)."""
+
+__all__: list[str] = []
