@@ -215,3 +215,54 @@ def test_equality_notices_a_changed_vertex(sample_puppet):
     other = puppet_from_json(data, "x.json", None)
     assert other != sample_puppet
     assert math.isfinite(other.nodes[5].mesh.vertices[0][0])
+
+
+# ---- fuzz: any mutation of a valid file loads or is rejected with PuppetFormatError, nothing else -----------
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10_000) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:3]):  # keep the walk small: the first items of long arrays
+            yield from _paths(v, (*prefix, i))
+
+
+@pytest.fixture(scope="module")
+def small_json():
+    from avatar_plugin.puppet.sample import build_sample_puppet
+
+    data = puppet_to_json(build_sample_puppet())
+    return data, list(_paths(data))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_files_load_or_fail_with_our_error(small_json, data):
+    import copy
+
+    from avatar_plugin.puppet.io import puppet_from_json
+
+    original, paths = small_json
+    doc = copy.deepcopy(original)
+    path = data.draw(st.sampled_from(paths[1:]))
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(json_values)
+    try:
+        puppet_from_json(doc, "fuzz.json", None)
+    except PuppetFormatError as exc:
+        assert exc.file == "fuzz.json" and exc.json_path.startswith("$")
