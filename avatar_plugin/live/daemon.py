@@ -248,9 +248,11 @@ class Daemon:
             _done, pending = await asyncio.wait(tasks, timeout=0.5)
             for task in pending:
                 log.warning("live: a component did not stop within 0.5 s: %s", task.get_name())
+        started = self.server is not None and self.server.started
         if self.server is not None:
             await self.server.stop()
-        log.info("live: stopped")
+        if started:  # a start that failed says why (one line), not "stopped" as well
+            log.info("live: stopped")
 
     @property
     def base_url(self) -> str:
