@@ -206,3 +206,11 @@ def test_usage_errors_are_one_line_and_exit_1(argv: list[str], capsys: pytest.Ca
         main(argv)
     assert done.value.code == 1
     _one_line_error(capsys, "error:", "--help")
+
+
+def test_segment_missing_foreground_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Refused even for a transparent picture (where the model would not be used): the path is a mistake."""
+    missing = tmp_path / "isnetis.onnx"
+    assert main(["segment", str(_png(tmp_path)), "-o", str(tmp_path / "seg"), "--foreground-model",
+                 str(missing)]) == 1
+    _one_line_error(capsys, "--foreground-model", str(missing))

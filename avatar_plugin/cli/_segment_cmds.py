@@ -85,6 +85,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     options = Stages12Options.with_user_landmarks(face_box, args.landmarks)
     options = replace(options, load=LoadOptions(foreground_model=args.foreground_model),
                       complete=CompleteOptions(inpainter=args.inpainter, model_path=args.inpainter_model))
+    if args.foreground_model is not None and not Path(args.foreground_model).is_file():  # as `generate` does
+        raise InputError(f"--foreground-model {args.foreground_model}: no such file; give the path of isnetis.onnx")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; pass a folder for -o")
