@@ -295,7 +295,8 @@ def _setup(cfg: SectionConfig, ctx: SetupContext) -> None:
     if cfg["file"]:
         path = Path(cfg["file"])
         if not path.is_file():
-            raise InputError(f"[mic] file = {cfg['file']!r}: no such file")
+            raise InputError(f"[mic] file = {cfg['file']!r}: no such file (looked for {path.resolve()}; relative "
+                             "paths start from the folder the daemon runs in); give a WAV file's absolute path")
 
         def make_input() -> Any:
             return FileInput(path, block_s=block_s, loop=cfg["loop"])
