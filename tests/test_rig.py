@@ -22,6 +22,32 @@ def drawn():
     return layers, R.run(M.run(layers)).puppet
 
 
+def _open_mouth_layers(size=384):
+    """The drawn character with its mouth drawn open: a lip outline (an ellipse ring) around a visible dark-red
+    interior, the way stage 1 splits a picture's open mouth."""
+    from PIL import Image, ImageDraw
+
+    base = draw_character(CharacterStyle(size=size))
+    n = size
+    full = {p: base.layers[p].full((n, n)) for p in base.depth_order}
+    mx, my = base.landmarks.mouth
+    mw = 0.08 * n
+    ss = 4
+    ring, inner = (Image.new("RGBA", (n * ss, n * ss), (0, 0, 0, 0)) for _ in range(2))
+    box = [(mx - mw / 2) * ss, (my - mw * 0.3) * ss, (mx + mw / 2) * ss, (my + mw * 0.3) * ss]
+    ImageDraw.Draw(ring).ellipse(box, outline=(90, 40, 40, 255), width=int(0.006 * n * ss))
+    ImageDraw.Draw(inner).ellipse(box, fill=(190, 30, 45, 255))
+    full[Part.MOUTH] = np.asarray(ring.resize((n, n), Image.Resampling.LANCZOS)).copy()
+    full[Part.MOUTH_INTERIOR] = np.asarray(inner.resize((n, n), Image.Resampling.LANCZOS)).copy()
+    return layers_from_full(full, base.landmarks, (n, n))
+
+
+@pytest.fixture(scope="module")
+def open_mouth():
+    layers = _open_mouth_layers()
+    return layers, R.run(M.run(layers)).puppet
+
+
 @pytest.fixture(scope="module")
 def synth_puppet():
     from avatar_plugin.generator import synth
@@ -215,7 +241,7 @@ def _signed_areas(dl):
     return out
 
 
-@pytest.mark.parametrize("which", ["drawn", "synth_puppet"])
+@pytest.mark.parametrize("which", ["drawn", "synth_puppet", "open_mouth"])
 def test_no_triangle_flips_over_a_grid_of_extremes(which, request):
     _, puppet = request.getfixturevalue(which)
     rest = _signed_areas(evaluate(puppet, {}))
@@ -224,11 +250,12 @@ def test_no_triangle_flips_over_a_grid_of_extremes(which, request):
                              (-1.0, 1.0), ((-10.0, -10.0, 0.0, -1.0), (10.0, 10.0, 1.0, 1.0)))
     checked = 0
     for ax, ay, az, (eo, es), mo, mf, hair, (bx, bz, br, gaze) in grid:
+        vowel = {"ParamA": 1.0} if mo else {"ParamU": 1.0}  # lip sync: one vowel at a time, on MouthOpenY
         values = {"ParamAngleX": ax, "ParamAngleY": ay, "ParamAngleZ": az, "ParamEyeLOpen": eo, "ParamEyeROpen": eo,
                   "ParamEyeLSmile": es, "ParamEyeRSmile": es, "ParamMouthOpenY": mo, "ParamMouthForm": mf,
                   "ParamHairFront": hair, "ParamHairSide": -hair, "ParamHairBack": hair, "ParamBodyAngleX": bx,
                   "ParamBodyAngleZ": bz, "ParamBodyAngleY": bx, "ParamBreath": br, "ParamEyeBallX": gaze,
-                  "ParamEyeBallY": gaze, "ParamBrowLY": gaze, "ParamBrowRY": -gaze}
+                  "ParamEyeBallY": gaze, "ParamBrowLY": gaze, "ParamBrowRY": -gaze, **vowel}
         posed = _signed_areas(evaluate(puppet, values))
         for part, a0 in rest.items():
             flipped = (posed[part] * np.sign(a0)) < -1e-3  # px^2; float32 noise is ~1e-4
@@ -307,7 +334,7 @@ def test_rest_pose_matches_the_source_picture_after_stage_3():
     ch = synth.make_character(synth.with_size(synth.example_character().spec, 384))
     layers = layers_from_full(ch.layers, ch.landmarks, (ch.rgba.shape[1], ch.rgba.shape[0]))
     puppet = R.run(M.run(layers)).puppet
-    img = render(puppet).astype(float)
+    img = render(puppet, {"ParamMouthOpenY": puppet.meta.extra["mouth_open_in_picture"]}).astype(float)
     src = ch.rgba.astype(float)
     solid = src[..., 3] > 250
     diff = np.abs(img[..., :3] - src[..., :3]).mean(axis=2)[solid]
@@ -390,3 +417,50 @@ def test_vowel_shapes_open_and_round_the_mouth(drawn):
     a, i, u, o = shape("ParamA"), shape("ParamI"), shape("ParamU"), shape("ParamO")
     assert a[1] > o[1] > i[1] > h0 and a[2] == 1.0
     assert i[0] > w0 > o[0] > u[0] - 1e-6 and u[0] < 0.8 * w0
+
+
+def _reds(img, box):
+    x0, y0, x1, y1 = box
+    c = img[y0:y1, x0:x1, :3].astype(int)
+    return int(((c[..., 0] > 140) & (c[..., 1] < 80) & (c[..., 2] < 90)).sum())
+
+
+def test_a_mouth_drawn_open_rests_closed_and_opens_as_drawn_at_its_own_openness(open_mouth):
+    layers, puppet = open_mouth
+    o = puppet.meta.extra["mouth_open_in_picture"]
+    assert 0.1 <= o <= 0.85
+    assert o in next(p for p in puppet.parameters if p.id == "ParamMouthOpenY").axes[0].keypoints
+    box = _box(layers, Part.MOUTH, Part.MOUTH_INTERIOR, grow=0.6)
+    closed, drawn, wide = (render(puppet, {"ParamMouthOpenY": v}) for v in (0.0, o, 1.0))
+    n_drawn = _reds(drawn, box)
+    assert n_drawn > 40  # the picture's interior, as drawn
+    assert _reds(closed, box) == 0  # closed: no interior pixels, no dark blob
+    assert _reds(wide, box) > 1.1 * n_drawn
+    # closed: a thin line where the lips meet (dark pixels only in a few rows), skin above and below it
+    x0, y0, x1, y1 = box
+    rows = [(im[y0:y1, x0:x1, :3].astype(int).mean(axis=2) < 150).any(axis=1).sum() for im in (closed, drawn)]
+    assert 0 < rows[0] <= 0.5 * rows[1]
+    # vowels open it from closed, and the interior shows
+    for pid in ("ParamA", "ParamO", "ParamI"):
+        assert _reds(render(puppet, {"ParamMouthOpenY": 0.0, pid: 1.0}), box) > 10, pid
+
+
+def test_open_mouth_rest_pose_at_the_pictures_openness_reproduces_the_picture(open_mouth):
+    layers, puppet = open_mouth
+    w, h = layers.canvas_size
+    ref = np.zeros((h, w, 3))
+    ra = np.zeros((h, w, 1))
+    for p in layers.depth_order:
+        f = layers.layers[p].full((w, h)).astype(float) / 255.0
+        ref = f[..., :3] * f[..., 3:] + ref * (1 - f[..., 3:])
+        ra = f[..., 3:] + ra * (1 - f[..., 3:])
+    img = render(puppet, {"ParamMouthOpenY": puppet.meta.extra["mouth_open_in_picture"]}).astype(float)
+    solid = (ra[..., 0] > 0.99) & (img[..., 3] > 250)
+    diff = np.abs(img[..., :3] - ref * 255).mean(axis=2)[solid]
+    assert diff.mean() < 1.0
+
+
+def test_a_closed_mouth_picture_records_openness_zero(drawn):
+    _, puppet = drawn
+    assert puppet.meta.extra["mouth_open_in_picture"] == 0.0
+    assert "mouth_line" not in {n.id for n in puppet.nodes}

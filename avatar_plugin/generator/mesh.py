@@ -338,9 +338,11 @@ def _drop_stray_strokes(img: NDArray[np.uint8], vis: NDArray[np.bool_]) -> None:
 
 
 def _eye_zone(layers: Layers, origin: tuple[int, int], shape: tuple[int, ...]) -> NDArray[np.bool_]:
-    """Pixels (in a window at ``origin`` of ``shape``) under the eyes' parts, grown by 2 px."""
+    """Pixels (in a window at ``origin`` of ``shape``) under the eyes' and the mouth's parts, grown by 2 px:
+    the skin a closing lid or a closing (drawn-open) mouth uncovers."""
     zone = np.zeros(shape[:2], bool)
-    for p in (Part.EYE_WHITE_L, Part.EYE_WHITE_R, Part.IRIS_L, Part.IRIS_R, Part.LASHES_L, Part.LASHES_R):
+    for p in (Part.EYE_WHITE_L, Part.EYE_WHITE_R, Part.IRIS_L, Part.IRIS_R, Part.LASHES_L, Part.LASHES_R,
+              Part.MOUTH, Part.MOUTH_INTERIOR):
         if p in layers.layers:
             lay = layers.layers[p]
             _paste(zone, lay.image[..., 3] > ALPHA_VISIBLE, (lay.offset[0] - origin[0], lay.offset[1] - origin[1]))

@@ -67,6 +67,7 @@ MOUTH_OPEN_KEYS = (0.0, 0.15, 1.0)  # the interior fades in over the first 15 % 
 # vowel mouth shapes (ParamA/I/U/E/O at 1): (opening as a fraction of MouthOpenY's, width scale)
 VOWELS = {"ParamA": (1.0, 1.0), "ParamI": (0.3, 1.15), "ParamU": (0.35, 0.7), "ParamE": (0.6, 1.06),
           "ParamO": (0.8, 0.75)}
+VOWEL_STACK = 0.7  # a vowel's opening, as a fraction of MouthOpenY's (drawn-closed mouths; see _mouth)
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
@@ -144,6 +145,9 @@ class _Builder:
         self.nodes.append(Node(id=node_id, kind=NodeKind.PART, parent=parent, name=node_id, mesh=mesh,
                                texture=len(self.textures) - 1, draw_order=order,
                                transform=Transform(pivot=(float(pivot[0]), float(pivot[1]))), **kw))  # type: ignore[arg-type]
+
+    def order_of(self, node_id: str) -> float:
+        return next(n.draw_order for n in self.nodes if n.id == node_id)
 
     def deform(self, param: str, node: str, values: F32) -> None:
         if np.any(values != 0):
@@ -293,9 +297,13 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
             side = "l" if p is Part.BROW_L else "r"
             amp = 0.35 * eye_geo[side].height if side in eye_geo else 0.03 * (lm.face_box[3] - lm.face_box[1])
             b.channel(pid, p.value, BindingTarget.TRANSLATE_Y, [amp, 0.0, -amp])
+    mouth_keys: tuple[float, ...] = MOUTH_OPEN_KEYS
+    mouth_in_picture = 0.0
     if Part.MOUTH in parts:
-        _mouth(b, meshes.meshes[Part.MOUTH], layers.layers[Part.MOUTH],
-               layers.layers.get(Part.MOUTH_INTERIOR), (lm.face_box[3] - lm.face_box[1]))
+        mouth_in_picture = _mouth(b, meshes.meshes[Part.MOUTH], layers.layers[Part.MOUTH],
+                                  layers.layers.get(Part.MOUTH_INTERIOR), (lm.face_box[3] - lm.face_box[1]))
+        if mouth_in_picture > 0.0:
+            mouth_keys = _drawn_open_keys(mouth_in_picture)
     else:
         warnings.append("mouth: no mouth layer; ParamMouthOpenY/Form do nothing")
     if cheek is not None:
@@ -308,12 +316,13 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
     used = {bd.param for bd in b.bindings}
     ids = [pid for pid in standard.STANDARD if pid in used or (pid in ("ParamAngleX", "ParamAngleY")
                                                                     and "ParamAngle" in used)]
-    params = [_with_keys(p, "ParamMouthOpenY", MOUTH_OPEN_KEYS) for p in standard.parameters(ids)] + eye_params
+    params = [_with_keys(p, "ParamMouthOpenY", mouth_keys) for p in standard.parameters(ids)] + eye_params
     params.sort(key=lambda p: _param_rank(p.id))
     landmarks = Landmarks(face_box=tuple(float(v) for v in lm.face_box), eye_l=tuple(map(float, lm.eye_l)),  # type: ignore[arg-type]
                           eye_r=tuple(map(float, lm.eye_r)), mouth=tuple(map(float, lm.mouth)))  # type: ignore[arg-type]
     meta = Meta(name="avatar", canvas_size=(W, H), generator=f"avatar-plugin {__version__}", source_size=(W, H),
-                landmarks=landmarks, extra={"landmarks_source": lm.source or "unknown"})
+                landmarks=landmarks, extra={"landmarks_source": lm.source or "unknown",
+                                             "mouth_open_in_picture": round(mouth_in_picture, 3)})
     puppet = Puppet(meta=meta, parameters=tuple(params), nodes=tuple(b.nodes), bindings=tuple(b.bindings),
                     physics=tuple(chains), textures=tuple(b.textures))
     return Rig(puppet=puppet, part_of_node=part_of_node, warnings=tuple(warnings) + meshes.warnings)
@@ -763,16 +772,113 @@ def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
 # ----------------------------------------------------------------------------------------------------------
 # mouth
 # ----------------------------------------------------------------------------------------------------------
-def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face_h: float) -> None:
+def _drawn_open_keys(o_pic: float) -> tuple[float, ...]:
+    """MouthOpenY keys for a mouth drawn open: closed, the interior faded in, as drawn, wide open."""
+    return tuple(sorted({0.0, round(min(MOUTH_OPEN_KEYS[1], 0.5 * o_pic), 3), o_pic, 1.0}))
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """The gap between the lips of a mouth drawn open, per canvas column: the interior's top edge ``top(x)``
+    and height ``gap(x)`` (smoothed, held beyond the interior's ends) and how much of it closes
+    (``close(x)``: 80 % of the gap over the interior, tapering to 0 at the lips' corners)."""
+
+    xs: F64
+    top_s: F64
+    gap_s: F64
+    ia: float  # the interior's column span
+    ib: float
+    ma: float  # the mouth's column span
+    mb: float
+
+    def top(self, x: F64) -> F64:
+        return np.interp(x, self.xs, self.top_s)
+
+    def gap(self, x: F64) -> F64:
+        return np.maximum(np.interp(x, self.xs, self.gap_s), 1.0)
+
+    def close(self, x: F64) -> F64:
+        left = np.clip((x - self.ma) / max(self.ia - self.ma, 1.0), 0.0, 1.0)
+        right = np.clip((self.mb - x) / max(self.mb - self.ib, 1.0), 0.0, 1.0)
+        taper = np.where(x < self.ia, left, np.where(x > self.ib, right, 1.0))
+        return 0.8 * self.gap(x) * taper
+
+    def band(self, x: F64, y: F64) -> F64:
+        """0 above the opening (the upper lip), 1 below it (the lower lip), linear across it."""
+        return np.clip((y - self.top(x)) / self.gap(x), 0.0, 1.0)
+
+    def flat(self, x: F64) -> F64:
+        """How far the closed lip line sits below the opening's top: most of the way to the straight chord
+        between its ends (an arched O-mouth closes to a gentle curve, not a frown)."""
+        ya, yb = self.top(np.array([self.ia + 0.5])), self.top(np.array([self.ib - 0.5]))
+        t = np.clip((x - self.ia) / max(self.ib - self.ia, 1.0), 0.0, 1.0)
+        return 0.7 * np.maximum(ya + t * (yb - ya) - self.top(x), 0.0)
+
+    def lift(self, x: F64, y: F64) -> F64:
+        """How far a point moves down per unit of openness relative to closed: the closing map
+        ``y + flat(x) - close(x) band(x, y)`` has slope >= 0.2 in y (the flattening is a shift per column), so
+        no triangle folds at any openness."""
+        return self.close(x) * self.band(x, y) - self.flat(x)
+
+
+def _drawn_opening(layer: Layer, interior: Layer | None) -> _Opening | None:
+    """The opening of a mouth the picture shows open (its interior visible and enclosed by the lips: most of
+    the interior's visible pixels inside the lips' box, lip pixels above and below most of its columns), else
+    None (a closed mouth, or an interior drawn by stage 3 / hidden at rest)."""
+    if interior is None or interior.visible.sum() < 4:
+        return None
+    ma = layer.image[..., 3] > 64
+    if not ma.any():
+        return None
+    vis = interior.visible
+    ys, xs = np.nonzero(vis)
+    gx, gy = xs + interior.offset[0] - layer.offset[0], ys + interior.offset[1] - layer.offset[1]
+    w = ma.shape[1]
+    my, mx = np.nonzero(ma)
+    inbox = (gx >= mx.min() - 1) & (gx <= mx.max() + 1) & (gy >= my.min() - 1) & (gy <= my.max() + 1)
+    if inbox.mean() < 0.8:
+        return None
+    cols = np.unique(xs)
+    tops = np.array([ys[xs == c].min() for c in cols], np.float64)
+    bots = np.array([ys[xs == c].max() + 1 for c in cols], np.float64)
+    enclosed = 0
+    for c, t, bt in zip(cols, tops, bots, strict=True):
+        mc = int(c + interior.offset[0] - layer.offset[0])
+        if not 0 <= mc < w:
+            continue
+        ta, ba = int(t + interior.offset[1] - layer.offset[1]), int(bt + interior.offset[1] - layer.offset[1])
+        enclosed += bool(ma[: max(ta, 0), mc].any()) and bool(ma[max(ba, 0):, mc].any())
+    if enclosed < 0.6 * len(cols):
+        return None
+    k = np.array([1.0, 2.0, 1.0]) / 4.0
+    gap = bots - tops
+    for _ in range(2):
+        tops = np.convolve(np.pad(tops, 1, mode="edge"), k, mode="valid")
+        gap = np.convolve(np.pad(gap, 1, mode="edge"), k, mode="valid")
+    ox, oy = interior.offset
+    xc = cols + 0.5 + ox
+    return _Opening(xs=xc.astype(np.float64), top_s=tops + oy, gap_s=gap, ia=float(xc.min() - 0.5),
+                    ib=float(xc.max() + 0.5), ma=float(mx.min() + layer.offset[0] - 0.5),
+                    mb=float(mx.max() + 1 + layer.offset[0] + 0.5))
+
+
+def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face_h: float) -> float:
+    """MouthOpenY, MouthForm and the vowels on the mouth and its interior. Returns how open the picture
+    draws the mouth (0: closed; else the MouthOpenY value that reproduces it)."""
     x0, y0, x1, y1 = _bbox(layer, threshold=64)
     mw = max(x1 - x0, 2.0)
     mcx = (x0 + x1) / 2.0
     seam = pm.seam_y if pm.seam_y is not None else (y0 + y1) / 2.0
     open_h = min(0.55 * mw, 0.16 * face_h)
+    drawn = _drawn_opening(layer, interior)
+    if drawn is not None:
+        _mouth_line(b, drawn, layer, b.order_of("mouth") + 0.5)
+        return _mouth_drawn_open(b, drawn, mw, mcx, open_h)
 
-    def bulge(x: F64) -> F64:
-        u = (x - mcx) / (mw / 2.0 * 1.02)
-        return np.sqrt(np.clip(1.0 - u * u, 0.0, 1.0))
+    def bulge(x: F64) -> F64:  # round in the middle, a finite slope at the corners (MouthOpenY 1 + a vowel
+        # doubles the opening: an elliptic profile's vertical tangent there folded corner triangles)
+        u = np.clip(np.abs(x - mcx) / (mw / 2.0 * 1.02), 0.0, 1.0)
+        return 1.0 - u ** 2.5
 
     def form(x: F64) -> tuple[F64, F64]:
         q = np.clip((x - mcx) / (mw / 2.0), -1.3, 1.3)
@@ -790,13 +896,14 @@ def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face
         t_form[i] = np.stack([f * fx, f * fy], axis=1)
     b.deform("ParamMouthForm", "mouth", t_form)
     for pid, (o, sx) in VOWELS.items():  # lip-sync shapes: opening x width, corners stay on the bulge profile
+        o *= VOWEL_STACK  # lip sync sets MouthOpenY and a vowel together: their sum stays foldless
         t_v = _zeros((2,), len(v))
         dy = o * np.where(lower, open_h * bulge(v[:, 0]), -0.12 * open_h * bulge(v[:, 0]))
         t_v[1] = np.stack([(sx - 1.0) * (v[:, 0] - mcx), dy], axis=1)
         b.deform(pid, "mouth", t_v)
 
     if interior is None or "mouth_interior" not in b.meshes:
-        return
+        return 0.0
     iv = b.meshes["mouth_interior"].vertices.astype(np.float64)
     ix0, iy0, ix1, iy1 = _bbox(interior, threshold=16)
     icx = (ix0 + ix1) / 2.0
@@ -813,6 +920,7 @@ def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face
         t_int[i] = np.stack([xt - iv[:, 0], top + vrel * (bottom - top) - iv[:, 1]], axis=1)
     b.deform("ParamMouthOpenY", "mouth_interior", t_int)
     for pid, (o, sx) in VOWELS.items():  # relative to the closed mouth (MouthOpenY 0), shown by opacity
+        o *= VOWEL_STACK
         top = seam - 0.12 * open_h * bl * o - 1.0
         bottom = seam + open_h * bl * o + 1.0
         target = np.stack([mcx + (xt - mcx) * sx - iv[:, 0], top + vrel * (bottom - top) - iv[:, 1]], axis=1)
@@ -826,6 +934,103 @@ def _mouth(b: _Builder, pm: PartMesh, layer: Layer, interior: Layer | None, face
         fx, fy = form(xt)
         t_iform[i] = np.stack([f * fx, f * fy], axis=1)
     b.deform("ParamMouthForm", "mouth_interior", t_iform)
+    return 0.0
+
+
+def _mouth_drawn_open(b: _Builder, op: _Opening, mw: float, mcx: float, open_h: float) -> float:
+    """A mouth the picture draws open: MouthOpenY 0 closes it (the lower lip brought up to the upper one,
+    everything between squashed into the lip line, the interior faded out), the picture's openness ``o`` shows it
+    as drawn, 1 opens it wider (the drawn opening scaled by 1 / o). The deformation is linear in MouthOpenY."""
+    o_pic = round(float(np.clip(float(op.close(op.xs).max()) / max(open_h, 1.0), 0.1, 0.85)), 3)
+    keys = _drawn_open_keys(o_pic)
+
+    def form(x: F64) -> tuple[F64, F64]:
+        q = np.clip((x - mcx) / (mw / 2.0), -1.3, 1.3)
+        return 0.05 * mw * q, -0.12 * mw * q * q
+
+    for node in ("mouth", "mouth_interior"):
+        if node not in b.meshes:
+            continue
+        v = b.meshes[node].vertices.astype(np.float64)
+        per = op.lift(v[:, 0], v[:, 1]) / o_pic  # px down per unit of MouthOpenY, from closed
+        t_open = _zeros((len(keys),), len(v))
+        for i, k in enumerate(keys):
+            t_open[i, :, 1] = (k - o_pic) * per
+        b.deform("ParamMouthOpenY", node, t_open)
+        t_form = _zeros((3,), len(v))
+        for i, f in enumerate((-1.0, 0.0, 1.0)):
+            fx, fy = form(v[:, 0])
+            t_form[i] = np.stack([f * fx, f * fy], axis=1)
+        b.deform("ParamMouthForm", node, t_form)
+        for pid, (o, sx) in VOWELS.items():  # relative to the closed mouth: opening o, width scale sx
+            t_v = _zeros((2,), len(v))
+            t_v[1] = np.stack([(sx - 1.0) * (v[:, 0] - mcx), o * per], axis=1)
+            b.deform(pid, node, t_v)
+            if node == "mouth_interior":
+                b.channel(pid, node, BindingTarget.OPACITY, [0.0, 1.0])
+    if "mouth_interior" in b.meshes:
+        fade = [-1.0 if k == 0.0 else 0.0 for k in keys]
+        b.channel("ParamMouthOpenY", "mouth_interior", BindingTarget.OPACITY, fade)
+    if "mouth_line" in b.meshes:  # the closed mouth's stroke: drawn at 0, gone once the lips part
+        v = b.meshes["mouth_line"].vertices.astype(np.float64)
+        b.channel("ParamMouthOpenY", "mouth_line", BindingTarget.OPACITY, [1.0 if k == 0.0 else 0.0 for k in keys])
+        t_form = _zeros((3,), len(v))
+        for i, f in enumerate((-1.0, 0.0, 1.0)):
+            fx, fy = form(v[:, 0])
+            t_form[i] = np.stack([f * fx, f * fy], axis=1)
+        b.deform("ParamMouthForm", "mouth_line", t_form)
+        for pid, (_, sx) in VOWELS.items():
+            t_v = _zeros((2,), len(v))
+            t_v[1, :, 0] = (sx - 1.0) * (v[:, 0] - mcx)
+            b.deform(pid, "mouth_line", t_v)
+            b.channel(pid, "mouth_line", BindingTarget.OPACITY, [0.0, -1.0])
+    return o_pic
+
+
+def _mouth_line(b: _Builder, op: _Opening, layer: Layer, order: float) -> None:
+    """The closed mouth of a mouth drawn open (``mouth_line``): one stroke in the lips' dark colour where the
+    lips meet, tapered at the corners, so the closed mouth reads as a clean line whatever stage 1 left in the
+    lips (a broken outline, teeth highlights). Hidden unless MouthOpenY is 0."""
+    xa, xb = op.ma + 0.5, op.mb - 0.5
+    w = xb - xa
+    if w < 4.0:
+        return
+    px = layer.image[layer.image[..., 3] > 127][:, :3].astype(np.float64)
+    if len(px) < 4:
+        return
+    lum = px.mean(axis=1)
+    colour = np.median(px[lum <= np.percentile(lum, 35)], axis=0)
+    th = float(np.clip(0.1 * w, 1.6, 4.0))
+    th = max(th, float(np.max(op.gap(op.xs) - op.close(op.xs))) + 1.0)  # covers what stays of the opening
+    cx, hw = 0.5 * (xa + xb), 0.5 * w
+
+    def centre(x: F64) -> F64:
+        return np.asarray(op.top(x) + op.flat(x) + 0.15 * th, np.float64)
+
+    xs = np.linspace(xa, xb, 17)
+    cs = centre(xs)
+    ox, oy = int(math.floor(xa)) - 2, int(math.floor(cs.min() - th)) - 3
+    x1, y1 = int(math.ceil(xb)) + 2, int(math.ceil(cs.max() + th)) + 3
+    yy, xx = np.mgrid[oy:y1, ox:x1].astype(np.float64) + 0.5
+    q = np.clip((xx - cx) / hw, -1.5, 1.5)
+    half = 0.5 * th * (0.4 + 0.6 * np.sqrt(np.clip(1.0 - q ** 4, 0.0, 1.0)))
+    alpha = np.clip(half - np.abs(yy - centre(xx)) + 0.5, 0.0, 1.0) * (np.abs(q) <= 1.0)
+    img = np.zeros((*alpha.shape, 4), np.uint8)
+    img[..., :3] = np.round(colour).astype(np.uint8)
+    img[..., 3] = np.round(alpha * 255).astype(np.uint8)
+    ncol = int(np.clip(w / 2.0, 4, 24))
+    gx = np.linspace(ox + 0.5, x1 - 0.5, ncol + 1)
+    gc = centre(gx)
+    rows = (-(th + 2.0), 0.0, th + 2.0)
+    verts = np.array([(x, c + r) for r in rows for x, c in zip(gx, gc, strict=True)], np.float32)
+    verts[:, 1] = np.clip(verts[:, 1], oy, y1)
+    tris = []
+    n = ncol + 1
+    for j in range(len(rows) - 1):
+        for i in range(ncol):
+            a = j * n + i
+            tris += [(a, a + 1, a + n + 1), (a, a + n + 1, a + n)]
+    b.part("mouth_line", "mouth_group", verts, np.array(tris, np.int32), img, (ox, oy), order, opacity=0.0)
 
 
 # ----------------------------------------------------------------------------------------------------------
