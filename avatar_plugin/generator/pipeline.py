@@ -120,7 +120,7 @@ def _stages_3_to_5(layers: Layers, out_dir: str | Path, opts: GenerateOptions, s
     export_opts = opts.export or export.ExportOptions(name=opts.name)
     with stages.stage("[5/5] export", "export") as tick:
         exported = export.run(rigged, meshes.layers, out_dir, export_opts, progress=tick)
-    warnings = [*warnings, *layers.warnings, *rigged.warnings]
+    warnings = list(dict.fromkeys([*warnings, *layers.warnings, *rigged.warnings]))  # stage 1's reach Layers too
     if exported.inp_problems:
         warnings.append(f"{export_opts.name}.inp: {len(exported.inp_problems)} problems: "
                         + "; ".join(exported.inp_problems[:5]))
