@@ -214,3 +214,15 @@ def test_segment_missing_foreground_model(tmp_path: Path, capsys: pytest.Capture
     assert main(["segment", str(_png(tmp_path)), "-o", str(tmp_path / "seg"), "--foreground-model",
                  str(missing)]) == 1
     _one_line_error(capsys, "--foreground-model", str(missing))
+
+
+@pytest.mark.parametrize("fill, needle", [((0, 0, 0, 0), "fully transparent"), ((255, 255, 255, 255), "flat colour")])
+def test_generate_blank_picture_says_nothing_is_drawn(tmp_path: Path, fill: tuple[int, int, int, int], needle: str,
+                                                      capsys: pytest.CaptureFixture[str]):
+    from PIL import Image
+
+    picture = tmp_path / "blank.png"
+    Image.new("RGBA", (512, 512), fill).save(picture)
+    assert main(["generate", str(picture), "-o", str(tmp_path / "out")]) == 1
+    line = _one_line_error(capsys, str(picture), needle)
+    assert "grayscale" not in line

@@ -148,9 +148,11 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
         if mode == "P" and "transparency" in im.info:
             im = im.convert("RGBA")  # type: ignore[assignment]
         if mode in ("L", "LA") or _is_grayscale(im):
+            blank = _blank(im)
             raise _err(
                 name,
-                "is a grayscale picture",
+                blank or "is a grayscale picture",
+                "pass the picture with the character drawn in it" if blank else
                 "the generator separates parts by colour; pass the coloured original (RGB or RGBA)",
             )
         has_alpha = im.mode in ("RGBA", "PA", "RGBa", "LA")
@@ -158,6 +160,17 @@ def load_picture(path: str | os.PathLike[str], options: LoadOptions | None = Non
     if not has_alpha:
         rgba[..., 3] = 255
     return source_from_array(rgba, name, options)
+
+
+def _blank(im: Image.Image) -> str | None:
+    """What is wrong when nothing is drawn: fully transparent, or one flat colour (else None)."""
+    small = np.asarray(im.convert("RGBA").resize((64, 64), Image.Resampling.NEAREST), dtype=np.int16)
+    seen = small[small[..., 3] > 10]
+    if len(seen) == 0:
+        return "is fully transparent (nothing is drawn)"
+    if int((seen.max(axis=0) - seen.min(axis=0)).max()) <= 3:
+        return "is one flat colour (nothing is drawn)"
+    return None
 
 
 def _is_grayscale(im: Image.Image) -> bool:
