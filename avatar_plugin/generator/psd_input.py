@@ -76,7 +76,8 @@ def read_layered_psd(path: str | Path) -> Layers:
     except FileNotFoundError:
         raise ImageInputError(f"{name}: no such file") from None
     except Exception as exc:  # psd-tools raises many types on corrupt files
-        raise ImageInputError(f"{name}: not a readable PSD ({type(exc).__name__}: {exc})") from None
+        raise ImageInputError(f"{name}: not a readable PSD ({type(exc).__name__}: {exc}); save it again as .psd from "
+                              "your editor, or pass a flat PNG") from None
     W, H = psd.width, psd.height
     canvases: dict[Part, NDArray[np.uint8]] = {}
     warnings: list[str] = []
