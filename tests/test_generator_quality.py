@@ -219,3 +219,30 @@ def test_corner_mark_is_not_the_character():
         if seed % 3 == 0:
             spec = replace(spec, clothes_color=(200, 30, 40))
         assert segment.corner_mark(make_character(spec).rgba) is None, seed
+
+
+def _seg(spec):
+    char = make_character(spec)
+    return char, segment.run(source_from_array(char.rgba, f"synthetic-{spec.seed}"))
+
+
+def test_clothes_coloured_like_the_hair_stay_body():
+    # long hair over the shoulders and clothes of the same colour: the chest is one wide region, not hair
+    spec = replace(random_spec(15, size=384), hair_style="long", locks_over_shoulders=True, background="plain")
+    spec = replace(spec, clothes_color=spec.hair_color)
+    char, pm = _seg(spec)
+    body = pm.masks.get(Part.BODY, np.zeros(char.rgba.shape[:2], bool))
+    assert _iou(body, char.visible[Part.BODY]) > 0.8
+    hair = np.logical_or.reduce([m for p, m in pm.masks.items() if p in BIG[4:] + (Part.BACK_HAIR,)])
+    gt_hair = np.logical_or.reduce([char.visible[p] for p in (Part.BACK_HAIR, Part.FRONT_HAIR, Part.SIDE_HAIR_L,
+                                                            Part.SIDE_HAIR_R) if p in char.visible])
+    assert _iou(hair, gt_hair) > 0.8
+
+
+def test_pale_skin_around_the_eyes_is_face_and_ears_are_face():
+    spec = replace(random_spec(27, size=512), skin_color=(255, 236, 222), glasses=False)
+    char, pm = _seg(spec)
+    for p in (Part.EYE_WHITE_L, Part.EYE_WHITE_R):
+        pred = pm.masks.get(p, np.zeros(char.rgba.shape[:2], bool))
+        assert (pred & char.visible[Part.FACE]).sum() < 0.15 * max(1, pred.sum()), f"{p.value} took pale skin"
+    assert _iou(pm.masks[Part.FACE], char.visible[Part.FACE]) > 0.88

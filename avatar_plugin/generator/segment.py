@@ -430,6 +430,17 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     # close small gaps, fill the holes of features
     face = cv2.morphologyEx(face.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 80)) > 0
     face = _fill(face) & fg & ~hair_like
+    # ears: skin pieces beside the face at eye-to-mouth height, cut off from it by the ear's outline only
+    ear_zone = (np.abs(xx - g.cx) > 0.3 * fw) & (np.abs(xx - g.cx) < 0.8 * fw)
+    ear_zone &= (yy > g.eye_y - 0.15 * fw) & (yy < g.mouth[1] + 0.05 * fw)
+    ear_c = skin_open & ear_zone & ~face
+    if ear_c.any():
+        near_face = cv2.dilate(face.astype(np.uint8), _disk(max(1.5, fw / 40))) > 0
+        _n_e, comp_e, st_e, _ = cv2.connectedComponentsWithStats(ear_c.astype(np.uint8), connectivity=8)
+        for i in np.unique(comp_e[near_face & ear_c]):
+            if i > 0 and st_e[i, cv2.CC_STAT_AREA] < (0.22 * fw) ** 2 and st_e[i, cv2.CC_STAT_HEIGHT] < 0.4 * fw:
+                face |= comp_e == i
+        face = _fill(cv2.morphologyEx(face.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 80)) > 0) & fg & ~hair_like
     # --- neck: skin in a strip under the chin
     strip = (np.abs(xx - g.cx) < 0.3 * fw) & (yy > g.mouth[1]) & (yy < g.chin_y + 0.55 * fw)
     neck_seed = strip & (yy > g.chin_y) & (yy < g.chin_y + 0.15 * fw)
@@ -454,6 +465,7 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     # --- hair: hair-coloured regions connected to the head (thin outlines bridged)
     head = ((xx - g.cx) / (0.8 * fw)) ** 2 + ((yy - (g.eye_y - 0.2 * fw)) / (0.8 * fw)) ** 2 < 1.0
     hl = hair_like & ~face & ~neck
+    hl &= ~_hair_coloured_clothes(hl, fg, line, g, xx, yy)
     bridged = cv2.morphologyEx(hl.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 70)) > 0
     hair = _components_touching(bridged, head & hl) & hl
     hair = cv2.morphologyEx(hair.astype(np.uint8), cv2.MORPH_OPEN, _disk(fw / 200)) > 0
@@ -476,6 +488,46 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     body_like = labels == _ID[Part.BODY]
     labels[body_like & line] = -1
     return labels, skin_lab, hair_c
+
+
+def _hair_coloured_clothes(hl: Mask, fg: Mask, line: Mask, g: _Geo, xx, yy) -> Mask:
+    """Clothes whose colour the hair model takes: the wide hair-coloured region on the chest.
+
+    Below the chin, hair-coloured pixels (line art excluded, so outlines separate regions) that form a region
+    touching the bottom of the picture's centre column and as wide there as a chest (> 0.7 fw) are clothes:
+    long hair hangs in strands at the sides (narrow, reaching the bottom apart from each other), a chest is one
+    wide region under the neck.
+    """
+    _H, W = fg.shape
+    fw = g.fw
+    below = yy > g.chin_y + 0.25 * fw
+    cand = hl & below & ~line
+    cand = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_OPEN, _disk(max(1.0, fw / 120))) > 0
+    rows = np.nonzero(fg.any(axis=1))[0]
+    if not cand.any() or len(rows) == 0:
+        return np.zeros_like(fg)
+    y_bot = int(rows.max())
+    if y_bot < g.chin_y + 0.6 * fw:
+        return np.zeros_like(fg)
+    seed = np.zeros_like(fg)
+    ys0 = int(max(g.chin_y + 0.5 * fw, y_bot - 0.12 * fw))
+    seed[ys0 : y_bot + 1, int(max(0, g.cx - 0.12 * fw)) : int(min(W, g.cx + 0.12 * fw)) + 1] = True
+    _n, comp, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
+    out = np.zeros_like(fg)
+    for i in np.unique(comp[seed & cand]):
+        if i == 0:
+            continue
+        m = comp == i
+        seg_rows = m[ys0 : y_bot + 1]
+        width = (seg_rows.any(axis=0)).sum()
+        # wide at the bottom and not reaching far up beside the head (a hair mass would)
+        top = stats[i, cv2.CC_STAT_TOP]
+        if width > 0.7 * fw and top > g.chin_y:
+            out |= m
+    if out.any():
+        out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_CLOSE, _disk(max(1.0, fw / 100))) > 0
+        out &= below
+    return out
 
 
 def _split_hair(hair: Mask, face: Mask, neck: Mask, fg: Mask, line: Mask, g: _Geo, xx, yy, lab=None):
@@ -634,7 +686,8 @@ def _eye_parts(crop: NDArray[np.float32], fg: Mask, c: tuple[float, float], fw: 
     chroma = np.hypot(crop[..., 1], crop[..., 2])
     d_skin = _de(crop, skin_lab, 0.5)
     nonskin = (d_skin > 9.0) & fg
-    white_px = (L > 72) & (chroma < 16) & (crop[..., 2] < skin_lab[2] - 1) | ((L > 88) & (chroma < 10))
+    # (very pale skin is as bright and grey as an eye white: the bright clause needs a colour step from skin)
+    white_px = (L > 72) & (chroma < 16) & (crop[..., 2] < skin_lab[2] - 1) | ((L > 88) & (chroma < 10) & (d_skin > 6))
     nonskin |= white_px & fg
     m = cv2.morphologyEx(nonskin.astype(np.uint8), cv2.MORPH_CLOSE, _disk(fw / 200)) > 0
     n, comp, stats, cents = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
