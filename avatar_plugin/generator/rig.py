@@ -283,7 +283,14 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
 
     # 4. head roll (hair below the chin lags, the neck's top follows), body, breath
     b.channel("ParamAngleZ", "head", BindingTarget.ROTATE, [-opts.roll, 0.0, opts.roll])
-    _roll_lag(b, parts, head, lag, opts)
+    back_bottom = None
+    if Part.BACK_HAIR in parts:  # where the back hair shows down to (the shoulders; completed further down)
+        bl = layers.layers[Part.BACK_HAIR]
+        cols = np.nonzero(bl.visible.any(axis=0))[0]
+        if len(cols):
+            lows = np.array([bl.visible.shape[0] - np.argmax(bl.visible[::-1, c]) for c in cols], np.float64)
+            back_bottom = float(np.percentile(lows, 25)) + bl.offset[1]
+    _roll_lag(b, parts, head, lag, opts, back_bottom)
     _body(b, layers, head, (W, H), opts, parts)
 
     # 5. eyes, brows, mouth, cheek
@@ -382,7 +389,7 @@ def _hair_lag(layers: object, parts: list[Part], head: HeadModel, opts: RigOptio
 
 
 def _roll_lag(b: _Builder, parts: list[Part], head: HeadModel, lag: Callable[[F64], F64],
-              opts: RigOptions) -> None:
+              opts: RigOptions, back_bottom: float | None = None) -> None:
     """AngleZ rotates the head group about the neck pivot; hair below the chin takes only ``lag`` of that
     rotation (a counter-deform in the group's frame), and the neck's top turns with the chin."""
     px, py = head.neck
@@ -397,6 +404,11 @@ def _roll_lag(b: _Builder, parts: list[Part], head: HeadModel, lag: Callable[[F6
             wt = np.clip((base - v[:, 1]) / max(base - head.chin_y, 1.0), 0.0, 1.0) ** 1.5
         else:
             wt = lag(v[:, 1])
+            if p is Part.BACK_HAIR:  # back hair ends on the shoulders: its lower edge stays there (a roll
+                # lifting it opened background under the hair, and the body's outline showed as a stray line)
+                bottom = max(back_bottom if back_bottom is not None else float(v[:, 1].max()), head.chin_y + head.rx)
+                t = np.clip((v[:, 1] - head.chin_y) / max(bottom - head.chin_y, 1.0), 0.0, 1.0)
+                wt = wt * (1.0 - 0.7 * t * t * (3.0 - 2.0 * t))
         table = _zeros((3,), len(v))
         for i, sgn in ((0, -1.0), (2, 1.0)):
             a = math.radians(sgn * opts.roll)
