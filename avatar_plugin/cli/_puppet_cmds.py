@@ -71,8 +71,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"name: {m.name}\ncanvas: {m.canvas_size[0]} x {m.canvas_size[1]} px\ngenerator: {m.generator or '-'}")
     if m.landmarks is not None:
         lm = m.landmarks
-        print(f"landmarks: face_box {list(lm.face_box)}, eye_l {list(lm.eye_l)}, eye_r {list(lm.eye_r)}, "
-              f"mouth {list(lm.mouth)}")
+        def pts(values: tuple[float, ...]) -> str:
+            return "[" + ", ".join(f"{v:.1f}" for v in values) + "]"
+
+        print(f"landmarks: face_box {pts(lm.face_box)}, eye_l {pts(lm.eye_l)}, eye_r {pts(lm.eye_r)}, "
+              f"mouth {pts(lm.mouth)}")
     print(f"\nparameters ({sum(len(p.axes) for p in puppet.parameters)} axes):")
     driven: dict[str, int] = {}
     for b in puppet.bindings:
