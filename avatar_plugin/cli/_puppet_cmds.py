@@ -74,7 +74,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         def pts(values: tuple[float, ...]) -> str:
             return "[" + ", ".join(f"{v:.1f}" for v in values) + "]"
 
-        print(f"landmarks: face_box {pts(lm.face_box)}, eye_l {pts(lm.eye_l)}, eye_r {pts(lm.eye_r)}, "
+        print(f"landmarks: face_box (x0, y0, x1, y1) {pts(lm.face_box)}, eye_l {pts(lm.eye_l)}, eye_r {pts(lm.eye_r)}, "
               f"mouth {pts(lm.mouth)}")
     print(f"\nparameters ({sum(len(p.axes) for p in puppet.parameters)} axes):")
     driven: dict[str, int] = {}
