@@ -246,3 +246,27 @@ def test_pale_skin_around_the_eyes_is_face_and_ears_are_face():
         pred = pm.masks.get(p, np.zeros(char.rgba.shape[:2], bool))
         assert (pred & char.visible[Part.FACE]).sum() < 0.15 * max(1, pred.sum()), f"{p.value} took pale skin"
     assert _iou(pm.masks[Part.FACE], char.visible[Part.FACE]) > 0.88
+
+
+def test_body_continues_under_the_neck_and_the_locks(chars):
+    # a head tilt moves the neck and the locks: the body behind them must be there (no background opening)
+    for _char, pm, layers in chars:
+        body = _alpha(layers, Part.BODY)
+        neck = pm.masks.get(Part.NECK)
+        if neck is not None:
+            chin_y = pm.landmarks.chin[1] if pm.landmarks.chin else pm.landmarks.face_box[3]
+            low = neck & (np.arange(neck.shape[0])[:, None] > chin_y)
+            assert body[low].mean() > 0.95, "no body under the neck"
+        for p in (Part.SIDE_HAIR_L, Part.SIDE_HAIR_R):
+            lock = pm.masks.get(p)
+            if lock is None:
+                continue
+            body_rows = pm.masks[Part.BODY].any(axis=1)
+            on = lock & body_rows[:, None]
+            bv = pm.masks[Part.BODY]
+            cols = np.arange(bv.shape[1])[None, :]
+            left = np.where(bv.any(axis=1), np.argmax(bv, axis=1), bv.shape[1])[:, None]
+            right = np.where(bv.any(axis=1), bv.shape[1] - 1 - np.argmax(bv[:, ::-1], axis=1), -1)[:, None]
+            on &= (cols > left) & (cols < right)
+            if on.sum() > 50:
+                assert body[on].mean() > 0.9, f"no body under {p.value}"

@@ -241,7 +241,18 @@ def run(pm: PartMasks, options: CompleteOptions | None = None) -> Layers:
         bl = np.where(has, np.argmax(bv, axis=1), W)[:, None]
         br = np.where(has, W - 1 - np.argmax(bv[:, ::-1], axis=1), -1)[:, None]
         inside = (xx > bl) & (xx < br)
-        shapes[Part.BODY] = bv | (over & inside & ~_union(pm, (Part.NECK,)))
+        # the body continues under the neck (and the neck's completed top under the chin, down from the chin),
+        # and under the locks and strands lying on it: a head turn / tilt uncovers body, not background
+        neck_all = shapes.get(Part.NECK, _union(pm, (Part.NECK,))) & (yy > chin_y - 0.02 * fw)
+        under = (over & inside) | neck_all
+        if neck_all.any():
+            # between the neck and the shoulders: the neck's columns from the chin down to the body
+            ys_n, xs_n = np.nonzero(neck_all)
+            col = (xx >= xs_n.min()) & (xx <= xs_n.max()) & (yy >= ys_n.min())
+            top_body = np.where(has, np.arange(H), H)
+            y_body = int(top_body.min()) if has.any() else H
+            under |= col & (yy <= max(y_body, ys_n.max()) + 0.05 * fw) & fg
+        shapes[Part.BODY] = bv | (under & (fg | neck_all))
 
     # ---- eyes
     for side in ("l", "r"):

@@ -450,7 +450,9 @@ def _big_parts(lab: NDArray[np.float32], fg: Mask, g: _Geo):
     # and connected to the neck skin under the chin
     L = lab[..., 0]
     tex = cv2.GaussianBlur(np.abs(L - cv2.GaussianBlur(L, (0, 0), max(1.0, fw / 160))), (0, 0), fw / 60)
-    hair_tex = float(np.median(tex[hair_like & ~face])) if (hair_like & ~face).any() else 0.0
+    # measured on the head's hair (above the chin): hair-coloured shadows on the neck/clothes are flat too
+    head_hair = hair_like & ~face & (yy < g.chin_y) & (np.abs(xx - g.cx) < 0.9 * fw)
+    hair_tex = float(np.median(tex[head_hair])) if head_hair.sum() > 20 else 0.0
     if hair_tex > 2.0:  # only where the hair itself is textured (flat cel-shaded hair is as flat as a shadow)
         flat = fg & (tex < 1.2) & ~line & ~face & (yy > g.chin_y - 0.05 * fw)
         neck_skin |= flat & ~cv2.dilate(line.astype(np.uint8), _disk(fw / 150)).astype(bool)
