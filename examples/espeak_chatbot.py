@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from avatar_plugin.client import AvatarClient
+from avatar_plugin.errors import AvatarPluginError
 from avatar_plugin.live.audio import encode_wav
 from avatar_plugin.live.espeak import synthesize
 from avatar_plugin.live.lipsync_timings import serialize_timings
@@ -40,4 +41,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except AvatarPluginError as exc:  # e.g. the daemon is not running: one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None

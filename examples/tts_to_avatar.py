@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from avatar_plugin.client import AvatarClient
+from avatar_plugin.errors import AvatarPluginError
 from avatar_plugin.live.audio import encode_wav
 
 
@@ -40,4 +41,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    try:
+        raise SystemExit(main(sys.argv[1:]))
+    except AvatarPluginError as exc:  # e.g. the daemon is not running: one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None
