@@ -270,3 +270,26 @@ def test_body_continues_under_the_neck_and_the_locks(chars):
             on &= (cols > left) & (cols < right)
             if on.sum() > 50:
                 assert body[on].mean() > 0.9, f"no body under {p.value}"
+
+
+def test_corner_mark_over_the_character_is_filled_and_over_the_background_stays_transparent():
+    char = make_character(replace(random_spec(2, size=384), background="transparent", glasses=False))
+    H = char.rgba.shape[0]
+    fg = char.rgba[..., 3] > 10
+    _ys, xs = np.nonzero(fg[H - 40 :])
+    # a box inside the body at the bottom (the character runs under it) -> filled like the clothes around it
+    cx = int(np.median(xs))
+    s = 36
+    marked = char.rgba.copy()
+    marked[H - s :, cx - s // 2 : cx + s // 2] = (190, 20, 40, 255)
+    out = segment._remove_mark(marked, (cx - s // 2, H - s, cx + s // 2, H))
+    box = (slice(H - s, H), slice(cx - s // 2, cx + s // 2))
+    assert (out[box][..., 3] > 0).mean() > 0.9
+    err = np.abs(out[box][..., :3].astype(float) - char.rgba[box][..., :3]).mean()
+    assert err < 40, err
+    # a box on the empty background corner -> transparent
+    corner = (0, H - s, s, H)
+    empty = char.rgba.copy()
+    empty[H - s :, :s] = (190, 20, 40, 255)
+    if not fg[H - s - 8 : H, : s + 8].any():
+        assert (segment._remove_mark(empty, corner)[H - s :, :s, 3] == 0).all()

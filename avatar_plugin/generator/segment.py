@@ -139,8 +139,7 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
     mark_warning = []
     if mark is not None:
         x0, y0, x1, y1 = mark
-        rgba = image.rgba.copy()
-        rgba[y0:y1, x0:x1, 3] = 0
+        rgba = _remove_mark(image.rgba, mark)
         image = SourceImage(path=image.path, rgba=rgba)
         mark_warning.append(
             f"{image.path}: removed a corner mark (logo/watermark) at x={x0}..{x1}, y={y0}..{y1} from the "
@@ -251,6 +250,40 @@ def corner_mark(rgba: NDArray[np.uint8]) -> tuple[int, int, int, int] | None:
             pad = 2
             return (max(0, x0 - pad), max(0, y0 - pad), min(W, x0 + w + pad), H)
     return None
+
+
+def _remove_mark(rgba: NDArray[np.uint8], box: tuple[int, int, int, int]) -> NDArray[np.uint8]:
+    """The picture without the corner mark: what it covered is filled from around it, per pixel.
+
+    Alpha is inpainted from the ring around the box (so the mark becomes transparent where it sat on the
+    background and character where the character runs under it); the colour is inpainted from the
+    character's pixels around it.
+    """
+    x0, y0, x1, y1 = box
+    H, W = rgba.shape[:2]
+    out = rgba.copy()
+    pad = max(4, (x1 - x0) // 4)
+    ax0, ay0, ax1, ay1 = max(0, x0 - pad), max(0, y0 - pad), min(W, x1 + pad), min(H, y1 + pad)
+    win = out[ay0:ay1, ax0:ax1]
+    hole = np.zeros(win.shape[:2], np.uint8)
+    hole[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = 1
+    ring_fg = (win[..., 3] > 10) & (hole == 0)
+    if ring_fg.sum() < 0.3 * max(1, (hole == 0).sum()):
+        win[..., 3][hole > 0] = 0  # it sat on the background: transparent is right
+        return out
+    radius = max(3, pad)
+    alpha = cv2.inpaint(np.ascontiguousarray(win[..., 3]), hole, radius, cv2.INPAINT_TELEA)
+    # colour from the character only: background pixels around the box are replaced by their nearest fg pixel
+    rgb = np.ascontiguousarray(win[..., :3]).copy()
+    known = ring_fg
+    if known.any():
+        _, (iy, ix) = ndimage.distance_transform_edt(~known, return_indices=True)
+        rgb = rgb[iy, ix]
+    rgb_f = cv2.inpaint(np.ascontiguousarray(rgb), hole, radius, cv2.INPAINT_TELEA)
+    m = hole > 0
+    win[..., :3][m] = rgb_f[m]
+    win[..., 3][m] = np.where(alpha[m] > 127, 255, 0).astype(np.uint8)
+    return out
 
 
 def _lab_to_rgb(c: NDArray[np.float32]) -> tuple[int, int, int]:
