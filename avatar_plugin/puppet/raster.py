@@ -60,9 +60,8 @@ def premultiplied(texture: Texture) -> NDArray[np.uint8]:
     cached = _PREMULTIPLIED.get(id(texture))
     if cached is not None and cached[0] is texture:
         return cached[1]
-    straight = texture.image.astype(np.float32)
-    straight[..., :3] *= straight[..., 3:4] / 255.0
-    image = np.clip(straight + 0.5, 0, 255).astype(np.uint8)
+    r, g, b, a = cv2.split(np.ascontiguousarray(texture.image))
+    image = np.asarray(cv2.merge([cv2.multiply(c, a, scale=1.0 / 255.0) for c in (r, g, b)] + [a]), np.uint8)
     if len(_PREMULTIPLIED) > 64:
         _PREMULTIPLIED.clear()
     _PREMULTIPLIED[id(texture)] = (texture, image)
