@@ -60,3 +60,26 @@ def test_config_example_documents_every_key():
     assert path.read_text(encoding="utf-8") == example_config(), (
         "config.example.toml is stale: run `avatar-plugin live --print-config > config.example.toml`")
     load_config(path)  # and it loads
+
+
+def test_the_token_stays_out_of_logs_and_piped_output(sample_dir):
+    """Beyond loopback a token is required; it must not land in logs or a service's journal (piped stdout)."""
+    secret = "s3cret-token-4242"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AVATAR_PLUGIN_TOKEN": secret}
+    proc = subprocess.Popen([sys.executable, "-m", "avatar_plugin", "live", str(sample_dir), "--port", "0",
+                             "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    lines = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.startswith("avatar-plugin live: OBS") or (not line and proc.poll() is not None):
+                break
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    text = "".join(lines) + out
+    assert "avatar-plugin live: studio" in text and "token=<your token>" in text
+    assert secret not in text

@@ -79,8 +79,11 @@ def cmd_live(args: argparse.Namespace) -> int:
     daemon = Daemon(args.puppet, config, host=args.host, port=args.port)
 
     def ready(d: Daemon) -> None:
-        print(f"avatar-plugin live: studio  {d.studio_url}", flush=True)
-        print(f"avatar-plugin live: OBS     {d.obs_url}  (browser source, transparent)", flush=True)
+        studio, obs = d.studio_url, d.obs_url
+        if d.token and not sys.stdout.isatty():  # a service's stdout goes to the journal: keep the token out
+            studio, obs = f"{d.base_url}/studio?token=<your token>", f"{d.base_url}/?token=<your token>"
+        print(f"avatar-plugin live: studio  {studio}", flush=True)
+        print(f"avatar-plugin live: OBS     {obs}  (browser source, transparent)", flush=True)
         print("avatar-plugin live: Ctrl+C to stop", flush=True)
 
     return run_daemon(daemon, ready=ready)

@@ -232,8 +232,10 @@ class Daemon:
             self._start_component(comp)
         self._next_tick = self._loop.time()
         self._schedule_tick()
-        log.info("live: %s on %s (puppet %s, %d parameters, %.0f Hz)", self.studio_url, self.obs_url,
-                 self.puppet.meta.name or self.puppet_dir.name, len(self.engine.axes), self.tick_hz)
+        # never the token: logs end up in journals and bug reports
+        log.info("live: %s/studio on %s/%s (puppet %s, %d parameters, %.0f Hz)", self.base_url, self.base_url,
+                 " (token required)" if self.token else "", self.puppet.meta.name or self.puppet_dir.name,
+                 len(self.engine.axes), self.tick_hz)
 
     async def stop(self) -> None:
         if self._stopping:
