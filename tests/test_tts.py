@@ -235,7 +235,8 @@ def test_play_without_an_output_device_finishes_with_an_error_event(sample_dir: 
     async def body(daemon: Daemon) -> None:
         async with AvatarClient(f"ws://127.0.0.1:{daemon.port}/api") as bot:
             uid = await bot.speak(wav, play=True)
-            assert (await bot.wait_finished(uid, timeout=5))["reason"] == "error"
+            finished = await bot.wait_finished(uid, timeout=5)
+            assert finished["reason"] == "error" and finished["error"]  # the caller learns why
 
     _with_daemon(sample_dir, {"tts": {"output_device": "no-such-speaker"}}, body)
 

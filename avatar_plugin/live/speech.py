@@ -13,7 +13,8 @@ Messages (``/api`` WebSocket JSON, also ``POST /api/<type>``; docs/lipsync.md):
   caller started playing it (``at``: Unix time in seconds, optional = now). Used with ``"wait": true``.
 
 Events back to the caller: ``{"type": "speech_started", "utterance": "u3"}``,
-``{"type": "speech_finished", "utterance": "u3", "reason": "done" | "stopped" | "error"}``.
+``{"type": "speech_finished", "utterance": "u3", "reason": "done" | "stopped" | "error"}``; with
+``"error"`` also ``"error": "<what went wrong and the fix>"``.
 
 :class:`SpeechQueue` holds utterances and answers "what does the mouth do at time t" with
 :meth:`SpeechQueue.poll`. Each :class:`Utterance` has an explicit state (QUEUED -> WAITING -> PLAYING ->
@@ -278,11 +279,14 @@ class SpeechEvent:
     utterance: str
     reason: str | None = None
     owner: object = field(default=None, compare=False, repr=False)  # the session that asked (not sent)
+    error: str | None = None  # with reason "error": what went wrong, for the caller (e.g. no output device)
 
     def serialize(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "utterance": self.utterance}
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.error is not None:
+            out["error"] = self.error
         return out
 
 
@@ -473,17 +477,17 @@ class SpeechQueue:
             n += 1
         return n
 
-    def cancel(self, uid: str, t: float, reason: str = "stopped") -> bool:
-        """Drop one utterance (``reason`` goes into its speech_finished event)."""
+    def cancel(self, uid: str, t: float, reason: str = "stopped", error: str | None = None) -> bool:
+        """Drop one utterance (``reason`` and ``error`` go into its speech_finished event)."""
         u = self.get(uid)
         if u is None:
             return False
         self.items.remove(u)
-        self._finish(u, reason)
+        self._finish(u, reason, error)
         self._advance(t)
         return True
 
-    def _finish(self, u: Utterance, reason: str) -> None:
+    def _finish(self, u: Utterance, reason: str, error: str | None = None) -> None:
         was_started = u.state is State.PLAYING
         if u.state is State.PLAYING:
             u.move("finish" if reason == "done" else "cancel")
@@ -491,7 +495,7 @@ class SpeechQueue:
             u.move("cancel")
         self.finished += 1
         if was_started or reason != "done":
-            self.events.append(SpeechEvent("speech_finished", u.id, reason, owner=u.owner))
+            self.events.append(SpeechEvent("speech_finished", u.id, reason, owner=u.owner, error=error))
         u.samples = None
         u._frames.clear()
         u._chunks.clear()

@@ -217,7 +217,7 @@ class TtsService:
                 self.player.start(head.sample_rate, audio)
             except DeviceError as exc:
                 log.warning("tts: %s", exc)
-                self.queue.cancel(head.id, t, reason="error")
+                self.queue.cancel(head.id, t, reason="error", error=str(exc))
             else:
                 self._playing_id = head.id
                 # the first sample sounds after the preroll and the device latency
