@@ -83,3 +83,11 @@ def test_the_token_stays_out_of_logs_and_piped_output(sample_dir):
     text = "".join(lines) + out
     assert "avatar-plugin live: studio" in text and "token=<your token>" in text
     assert secret not in text
+
+
+def test_a_bad_key_names_the_config_file(sample_dir, tmp_path, capsys):
+    config = tmp_path / "my-avatar.toml"
+    config.write_text("[daemon]\nnope = 1\n")
+    assert main(["live", str(sample_dir), "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "my-avatar.toml" in err and "nope" in err

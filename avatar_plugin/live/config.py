@@ -167,12 +167,17 @@ def parse_config(data: Mapping[str, Any], registry: LiveRegistry, source: str = 
                               f"(see config.example.toml){broken}")
         if not isinstance(table, Mapping):
             raise ConfigError(f"{source}: {name} = {table!r}: expected a table [{name}]")
-    sections = {name: section.validate(data.get(name)) for name, (section, _) in registry.sections.items()}
-    presets = _presets(data.get("expressions", {}))
-    d = sections["idle"]
-    if d["blink_min_s"] > d["blink_max_s"]:
-        raise ConfigError(f"[idle] blink_min_s = {d['blink_min_s']} is above blink_max_s = {d['blink_max_s']}; "
-                          "make blink_min_s <= blink_max_s")
+    try:
+        sections = {name: section.validate(data.get(name)) for name, (section, _) in registry.sections.items()}
+        presets = _presets(data.get("expressions", {}))
+        d = sections["idle"]
+        if d["blink_min_s"] > d["blink_max_s"]:
+            raise ConfigError(f"[idle] blink_min_s = {d['blink_min_s']} is above blink_max_s = "
+                              f"{d['blink_max_s']}; make blink_min_s <= blink_max_s")
+    except ConfigError as exc:
+        if source.startswith("<") or str(exc).startswith(source):
+            raise
+        raise ConfigError(f"{source}: {exc}") from None  # name the file the key is in
     return LiveConfig(sections=MappingProxyType(sections), presets=MappingProxyType(presets), source=source)
 
 
