@@ -226,3 +226,14 @@ def test_generate_blank_picture_says_nothing_is_drawn(tmp_path: Path, fill: tupl
     assert main(["generate", str(picture), "-o", str(tmp_path / "out")]) == 1
     line = _one_line_error(capsys, str(picture), needle)
     assert "grayscale" not in line
+
+
+def test_segment_refuses_a_non_empty_folder_unless_forced(tmp_path, capsys):
+    from avatar_plugin.cli import main
+
+    out = tmp_path / "seg"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["segment", str(tmp_path / "nothing.png"), "-o", str(out)]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"

@@ -72,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help='JSON with "eye_l", "eye_r", "mouth" [x, y] (eye_l = the character\'s left eye, on the image\'s right)',
     )
     add_model_options(p)
+    p.add_argument("--force", action="store_true", help="write into OUT_DIR even when it is not empty")
     p.set_defaults(func=_cmd_segment)
 
 
@@ -90,6 +91,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; pass a folder for -o")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise InputError(f"-o {out}: the folder is not empty; pick a new folder or add --force to overwrite")
     res = segment_and_complete_verbose(args.picture, options)
     write_outputs(out, res.layers, res.masks)
     for w in res.layers.warnings:
