@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -278,6 +279,8 @@ def test_physics_settles_within_two_seconds_after_a_head_turn(drawn):
         history.append(state.step(values, dt))
     moved = max(abs(h["ParamHairFront"]) for h in history[: int(1.0 / dt)])
     assert moved > 0.05  # the hair did swing
+    peak = max(abs(h[key]) for h in history for key in outputs)
+    assert peak < 0.9, peak  # lively, not saturated by an ordinary turn
     final = history[-1]
     for h in history[int(2.4 / dt):]:  # 2 s after the turn stopped
         for key in outputs:
@@ -377,6 +380,25 @@ def test_body_yaw_foreshortens_the_torso(drawn):
     assert np.allclose(v1[hips], v0[hips], atol=0.5)
     # the head rides along and hair below the chin follows the body where it lies
     assert _centre(turned, "face")[0] > _centre(rest, "face")[0] + 0.5
+
+
+def test_the_head_turns_a_little_with_the_body_without_tearing_the_neck(drawn):
+    """BodyAngleX yaws the head too (the image-right eye narrows, the features slide right beyond the neck's
+    shift); BodyAngleZ rolls it beyond the body; the neck's top stays under the chin."""
+    _, puppet = drawn
+    rest = evaluate(puppet, {})
+    turned = evaluate(puppet, {"ParamBodyAngleX": 10.0})
+    shift = _centre(turned, "neck")[0] - _centre(rest, "neck")[0]
+    assert _centre(turned, "eye_white_l")[0] - _centre(rest, "eye_white_l")[0] > shift + 1.0
+    assert _width(turned, "eye_white_l") < _width(rest, "eye_white_l")  # the image-right eye is the far one
+    rolled = evaluate(puppet, {"ParamBodyAngleZ": 10.0})
+    lm = puppet.meta.landmarks
+    tilt = lambda dl: math.degrees(math.atan2(*(_centre(dl, "eye_white_l") - _centre(dl, "eye_white_r"))[::-1]))  # noqa: E731
+    assert tilt(rolled) - tilt(rest) > 4.0  # body 3 deg + head 3 deg
+    for dl in (turned, rolled):  # no tear: the neck's top still meets the face's bottom
+        neck, face = dl.item("neck").vertices, dl.item("face").vertices
+        top = neck[neck[:, 1] < np.percentile(neck[:, 1], 10)].mean(axis=0)
+        assert np.min(np.hypot(*(face - top).T)) < 0.1 * (lm.face_box[2] - lm.face_box[0])
 
 
 def test_closed_eyes_draw_a_lash_line_even_without_a_lashes_layer():

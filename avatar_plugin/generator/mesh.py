@@ -139,6 +139,7 @@ _NO_BLEED = SMALL_PARTS | {Part.ACCESSORY, Part.FACE}  # the face keeps its outl
 # must keep their shape
 _NOT_SHOWN_AT_REST = frozenset({Part.MOUTH_INTERIOR, Part.EYELID_L, Part.EYELID_R})
 _HIDDEN_AT_REST = _NOT_SHOWN_AT_REST | {Part.MOUTH}
+_LOCKS = (Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.FRONT_HAIR)  # hair in front of the body
 
 
 def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
@@ -195,6 +196,11 @@ def fit_to_picture(layers: Layers, bleed: float = 0.025) -> Layers:
             _drop_stray_strokes(img, vis)
         if p is Part.FACE:
             _recolour_completion(img, vis, _eye_zone(layers, (ox, oy), img.shape[:2]))
+        if p in (Part.BODY, Part.NECK):
+            locks = [order.index(q) for q in _LOCKS if q in order and order.index(q) > k]
+            if locks:
+                _smooth_under_locks(img, vis, np.isin(hid, locks) | np.isin(own, locks),
+                                    layers.landmarks.face_width)
         if pad:
             img = _bleed(img, (hid > k) & ~vis, pad)
         ys, xs = np.nonzero(img[..., 3] > 0)
@@ -381,6 +387,36 @@ def _recolour_completion(img: NDArray[np.uint8], vis: NDArray[np.bool_], eyes: N
         filled = cv2.inpaint(win, unknown, r, cv2.INPAINT_TELEA)
         sub = bad[y0:y1, x0:x1]
         img[y0:y1, x0:x1, :3][sub] = filled[sub]
+
+
+def _smooth_under_locks(img: NDArray[np.uint8], vis: NDArray[np.bool_], under: NDArray[np.bool_],
+                        face_width: float) -> None:
+    """Completed body/neck pixels under the hair in front (side locks, front hair) take a smooth fill of the
+    visible pixels around them: stage 2's completion there streaks (hair-coloured bands, the lock's outline
+    copied), which showed as blue streaks on the shirt whenever a lock swayed. The sources are median-filtered
+    (thin outline strokes do not smear into the fill); a normalised Gaussian at two scales spans wide locks."""
+    a = img[..., 3] > 200
+    bad = under & ~vis & (img[..., 3] > ALPHA_VISIBLE)
+    src = (a & vis).astype(np.float32)
+    if not bad.any() or src.sum() < 16:
+        return
+    rgb = cv2.medianBlur(np.ascontiguousarray(img[..., :3]), 7).astype(np.float32)
+    fill = np.zeros_like(rgb)
+    weight = np.zeros(src.shape, np.float32)
+    for sigma in (0.04 * face_width, 0.15 * face_width):  # local first, the wide one where it reaches nothing
+        s = max(float(sigma), 1.0)
+        w = cv2.GaussianBlur(src, (0, 0), s)
+        c = cv2.GaussianBlur(rgb * src[..., None], (0, 0), s)
+        take = (weight < 1e-3) & (w > 1e-4)
+        fill[take] = c[take] / w[take, None]
+        weight[take] = w[take]
+    ok = bad & (weight > 0)
+    # the picture's own antialiased rim of the lock's outline (body pixels just outside it, darker than the
+    # fill) stayed behind as a faint lock-shaped line
+    ring = cv2.dilate(under.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~under & a
+    dark = fill.sum(axis=2) - img[..., :3].astype(np.float32).sum(axis=2) > 36.0
+    ok |= ring & dark & (weight > 0)
+    img[ok, :3] = np.clip(np.round(fill[ok]), 0, 255).astype(np.uint8)
 
 
 def _seal_hair_gaps(out: dict[Part, Layer], owner: NDArray[np.int32], order: list[Part], size: tuple[int, int],

@@ -82,6 +82,8 @@ class RigOptions:
     bangs_depth: float = 0.20  # front/side hair above the face surface over the face (head radii): parallax
     back_depth: float = 0.50  # back hair below the surface behind the face's middle (head radii)
     tip_follow: float = 0.35  # how much of the head's motion the lowest hair tips follow (roots follow fully)
+    head_body_yaw: float = 6.0  # degrees the head yaws with the body at BodyAngleX = +-10 (faux 3D, like AngleX)
+    head_body_roll: float = 3.0  # degrees the head rolls about the neck at BodyAngleZ = +-10, beyond the body's
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,43 +245,51 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
 
     # 3. faux 3D head turn (ParamAngle): one depth field per kind (face / front+side hair / back hair), all
     # continuous where the kinds meet; hair below the chin lags (roots follow the head, tips less)
-    grid = (3, 3)
-    turns = _angle_grid(opts)
+    # BodyAngleX yaws the head a little too (the same faux 3D turn, added to AngleX's): the head turns with
+    # the body instead of only riding along
     lag = _hair_lag(layers, parts, head, opts)
-    for node_id, mesh in b.meshes.items():
-        found = part_of_node.get(node_id, Part.FACE if node_id == "cheek" else None)
-        if found is None:
-            continue
-        p = found
-        v = mesh.vertices.astype(np.float64)
-        if p in (Part.FACE, Part.ACCESSORY) or p in _HAIR:
-            front, back = head.hair_depth(v[:, 0], v[:, 1], opts.bangs_depth, opts.back_depth)
-            if p is Part.FACE:
-                z = head.surface(v[:, 0], v[:, 1])
-            elif p is Part.ACCESSORY:
-                z = front + 0.03 * R
-            else:
-                z = back if p is Part.BACK_HAIR else front
-            wt = lag(v[:, 1]) if p in _HAIR else np.ones(len(v))
-            table = _zeros(grid, len(v))
-            for idx, yaw, pitch in turns:
-                dx, dy = head.turn(v[:, 0], v[:, 1], z, yaw, pitch)
-                table[idx] = np.stack([dx * wt, dy * wt], axis=1)
-            b.deform("ParamAngle", node_id, table)
-        elif p is Part.NECK:
-            _neck_follow(b, mesh, head, turns, meshes.meshes[Part.NECK], layers.layers[Part.NECK])
+    by = opts.head_body_yaw
+    body_turns: list[tuple[tuple[int, ...], float, float]] = [((0,), -by, 0.0), ((1,), 0.0, 0.0), ((2,), by, 0.0)]
+    angle_turns: list[tuple[tuple[int, ...], float, float]] = list(_angle_grid(opts))
+    schedules: list[tuple[str, tuple[int, ...], list[tuple[tuple[int, ...], float, float]]]] = [
+        ("ParamAngle", (3, 3), angle_turns)]
+    if by:
+        schedules.append(("ParamBodyAngleX", (3,), body_turns))
     rigid = [(f"eye_{s}", g.centre, 0.03) for s, g in eye_geo.items()]
     rigid += [(p.value, _centre(layers.layers[p]), 0.05) for p in (Part.BROW_L, Part.BROW_R) if p in parts]
     if mouth_parts:
         rigid.append(("mouth_group", mouth_centre, 0.05))
-    for node_id, (x, y), dz in rigid:
-        tx, ty, sx, sy = (np.zeros(grid) for _ in range(4))
-        for idx, yaw, pitch in turns:
-            tx[idx], ty[idx], sx[idx], sy[idx] = head.turn_affine(x, y, dz * R, yaw, pitch)
-        b.channel("ParamAngle", node_id, BindingTarget.TRANSLATE_X, tx)
-        b.channel("ParamAngle", node_id, BindingTarget.TRANSLATE_Y, ty)
-        b.channel("ParamAngle", node_id, BindingTarget.SCALE_X, sx - 1.0)
-        b.channel("ParamAngle", node_id, BindingTarget.SCALE_Y, sy - 1.0)
+    for param, grid, turns in schedules:
+        for node_id, mesh in b.meshes.items():
+            found = part_of_node.get(node_id, Part.FACE if node_id == "cheek" else None)
+            if found is None:
+                continue
+            p = found
+            v = mesh.vertices.astype(np.float64)
+            if p in (Part.FACE, Part.ACCESSORY) or p in _HAIR:
+                front, back = head.hair_depth(v[:, 0], v[:, 1], opts.bangs_depth, opts.back_depth)
+                if p is Part.FACE:
+                    z = head.surface(v[:, 0], v[:, 1])
+                elif p is Part.ACCESSORY:
+                    z = front + 0.03 * R
+                else:
+                    z = back if p is Part.BACK_HAIR else front
+                wt = lag(v[:, 1]) if p in _HAIR else np.ones(len(v))
+                table = _zeros(grid, len(v))
+                for idx, yaw, pitch in turns:
+                    dx, dy = head.turn(v[:, 0], v[:, 1], z, yaw, pitch)
+                    table[idx] = np.stack([dx * wt, dy * wt], axis=1)
+                b.deform(param, node_id, table)
+            elif p is Part.NECK:
+                _neck_follow(b, mesh, head, turns, layers.layers[Part.NECK], param, grid)
+        for node_id, (x, y), dz in rigid:
+            tx, ty, sx, sy = (np.zeros(grid) for _ in range(4))
+            for idx, yaw, pitch in turns:
+                tx[idx], ty[idx], sx[idx], sy[idx] = head.turn_affine(x, y, dz * R, yaw, pitch)
+            b.channel(param, node_id, BindingTarget.TRANSLATE_X, tx)
+            b.channel(param, node_id, BindingTarget.TRANSLATE_Y, ty)
+            b.channel(param, node_id, BindingTarget.SCALE_X, sx - 1.0)
+            b.channel(param, node_id, BindingTarget.SCALE_Y, sy - 1.0)
 
     # 4. head roll (hair below the chin lags, the neck's top follows), body, breath
     b.channel("ParamAngleZ", "head", BindingTarget.ROTATE, [-opts.roll, 0.0, opts.roll])
@@ -291,6 +301,8 @@ def run(meshes: Meshes, options: RigOptions | None = None) -> Rig:
             lows = np.array([bl.visible.shape[0] - np.argmax(bl.visible[::-1, c]) for c in cols], np.float64)
             back_bottom = float(np.percentile(lows, 25)) + bl.offset[1]
     _roll_lag(b, parts, head, lag, opts, back_bottom)
+    if opts.head_body_roll:  # BodyAngleZ: the head rolls a little beyond the body (the group's rotation below)
+        _roll_lag(b, parts, head, lag, opts, back_bottom, "ParamBodyAngleZ", opts.head_body_roll)
     _body(b, layers, head, (W, H), opts, parts)
 
     # 5. eyes, brows, mouth, cheek
@@ -355,19 +367,19 @@ def _centre(layer: Layer) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------------------------
 # neck and body
 # ----------------------------------------------------------------------------------------------------------
-def _neck_follow(b: _Builder, mesh: Mesh, head: HeadModel, turns: list[tuple[tuple[int, int], float, float]],
-                 pm: PartMesh, layer: Layer) -> None:
+def _neck_follow(b: _Builder, mesh: Mesh, head: HeadModel, turns: list[tuple[tuple[int, ...], float, float]],
+                 layer: Layer, param: str = "ParamAngle", grid: tuple[int, ...] = (3, 3)) -> None:
     """The neck's top follows the chin in a head turn, its base stays on the body."""
     v = mesh.vertices.astype(np.float64)
     base = _bbox(layer)[3]
     top = min(head.chin_y, base - 1.0)
     s = np.clip((base - v[:, 1]) / max(base - top, 1.0), 0.0, 1.0) ** 1.5
-    table = _zeros((3, 3), len(v))
+    table = _zeros(grid, len(v))
     zc = head.surface(np.array([head.cx]), np.array([head.chin_y]))
     for idx, yaw, pitch in turns:
         dx, dy = head.turn(np.array([head.cx]), np.array([head.chin_y]), zc, yaw, pitch)
         table[idx] = np.stack([dx[0] * s * 0.8, dy[0] * s * 0.5], axis=1)
-    b.deform("ParamAngle", "neck", table)
+    b.deform(param, "neck", table)
 
 
 def _hair_lag(layers: object, parts: list[Part], head: HeadModel, opts: RigOptions
@@ -389,9 +401,12 @@ def _hair_lag(layers: object, parts: list[Part], head: HeadModel, opts: RigOptio
 
 
 def _roll_lag(b: _Builder, parts: list[Part], head: HeadModel, lag: Callable[[F64], F64],
-              opts: RigOptions, back_bottom: float | None = None) -> None:
+              opts: RigOptions, back_bottom: float | None = None, param: str = "ParamAngleZ",
+              roll: float | None = None) -> None:
     """AngleZ rotates the head group about the neck pivot; hair below the chin takes only ``lag`` of that
-    rotation (a counter-deform in the group's frame), and the neck's top turns with the chin."""
+    rotation (a counter-deform in the group's frame), and the neck's top turns with the chin. With ``param`` /
+    ``roll``: the same for the head's own roll at BodyAngleZ (beyond the body's, which everything shares)."""
+    roll = opts.roll if roll is None else roll
     px, py = head.neck
     for p in [*(q for q in _HAIR if q in parts), Part.NECK]:
         node = p.value
@@ -411,7 +426,7 @@ def _roll_lag(b: _Builder, parts: list[Part], head: HeadModel, lag: Callable[[F6
                 wt = wt * (1.0 - 0.7 * t * t * (3.0 - 2.0 * t))
         table = _zeros((3,), len(v))
         for i, sgn in ((0, -1.0), (2, 1.0)):
-            a = math.radians(sgn * opts.roll)
+            a = math.radians(sgn * roll)
             c, s_ = math.cos(a), math.sin(a)
             rx, ry = X * c - Y * s_, X * s_ + Y * c  # the rotation (+ = clockwise on screen, y down)
             tx, ty = X + wt * (rx - X), Y + wt * (ry - Y)  # where the vertex should end up
@@ -420,7 +435,7 @@ def _roll_lag(b: _Builder, parts: list[Part], head: HeadModel, lag: Callable[[F6
             else:  # pre-image under the group's rotation
                 ux, uy = tx * c + ty * s_, -tx * s_ + ty * c
                 table[i] = np.stack([ux - X, uy - Y], axis=1)
-        b.deform("ParamAngleZ", node, table)
+        b.deform(param, node, table)
 
 
 def _body(b: _Builder, layers: object, head: HeadModel, size: tuple[int, int], opts: RigOptions,
@@ -533,7 +548,8 @@ def _body(b: _Builder, layers: object, head: HeadModel, size: tuple[int, int], o
         ty = [float(f(float(k))[1][0]) for k in keys[pid]]
         b.channel(pid, "head", BindingTarget.TRANSLATE_X, tx)
         b.channel(pid, "head", BindingTarget.TRANSLATE_Y, ty)
-    b.channel("ParamBodyAngleZ", "head", BindingTarget.ROTATE, [-opts.body_roll, 0.0, opts.body_roll])
+    roll = opts.body_roll + opts.head_body_roll  # the head rolls a little more than the body (see _roll_lag)
+    b.channel("ParamBodyAngleZ", "head", BindingTarget.ROTATE, [-roll, 0.0, roll])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1116,8 +1132,10 @@ def _hair(b: _Builder, layers: object, parts: list[Part], head: HeadModel) -> li
         length = float(np.clip(length, 20.0, 2000.0))
         chains.append(PhysicsChain(
             id=pid.removeprefix("Param").lower(),
-            inputs=(PhysicsInput("ParamAngleX", "x", 0.25 * length), PhysicsInput("ParamAngleZ", "angle", 12.0),
-                    PhysicsInput("ParamBodyAngleX", "x", 0.2 * length), PhysicsInput("ParamBodyAngleZ", "angle", 4.0)),
+            # x weights: a full head turn (AngleX 30 + BodyAngleX 10) swings the hair to about 0.65 of its
+            # range (0.25 / 0.2 x length saturated it at 1 during an ordinary turn)
+            inputs=(PhysicsInput("ParamAngleX", "x", 0.15 * length), PhysicsInput("ParamAngleZ", "angle", 12.0),
+                    PhysicsInput("ParamBodyAngleX", "x", 0.12 * length), PhysicsInput("ParamBodyAngleZ", "angle", 4.0)),
             outputs=(PhysicsOutput(pid, angle_range=15.0 if pid != "ParamHairBack" else 20.0),),
             length=length, segments=2, damping=0.7, stiffness=0.3,
         ))
