@@ -1047,8 +1047,21 @@ def _refine_landmarks(lm: FaceLandmarks, feats: dict[Part, Mask]) -> FaceLandmar
         if key == "mouth":
             c = ((xs.min() + xs.max()) / 2.0, float(ys.mean()))
         else:
-            # iris: centre of its horizontal extent; vertical centre of the visible rows
-            c = ((xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0)
+            # iris: centre of its horizontal extent; vertically from the top of the eye opening to the iris
+            # bottom. The iris top under the lid is dark (shading, pupil) and goes to the lash band, so the
+            # visible iris starts too low: the top of the lash band over the middle of the iris (at most
+            # 0.08 fw above the iris) stands in for the top of the opening.
+            top, bot = int(ys.min()), int(ys.max())
+            lash = feats.get(Part.LASHES_L if key == "eye_l" else Part.LASHES_R)
+            if lash is not None:
+                xa, xb = int(xs.min()), int(xs.max())
+                q = (xa + xb) // 2, max(1, (xb - xa) // 4)
+                y_lo = max(0, int(top - 0.08 * fw))
+                band = lash[y_lo : top + 1, q[0] - q[1] : q[0] + q[1] + 1]
+                rows = np.nonzero(band.any(axis=1))[0]
+                if len(rows):
+                    top = y_lo + int(rows[0])
+            c = ((xs.min() + xs.max()) / 2.0, (top + bot) / 2.0)
         old = getattr(lm, key)
         if np.hypot(c[0] - old[0], c[1] - old[1]) < 0.12 * fw:
             changes[key] = (float(c[0]), float(c[1]))
