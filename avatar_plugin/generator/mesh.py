@@ -299,6 +299,9 @@ def _trim_eyes(layers: Layers, order: list[Part], owner: NDArray[np.int32], cove
         m = 0.08 * (xb - xa)
         outside = np.ones((H, W), bool)
         outside[:, max(int(math.floor(xa - m)), 0):max(int(math.ceil(xb + m)), 0)] = False
+        if lashes is not None:
+            outside |= _above_lashes(lashes, (W, H))
+        outside |= _strands_over_eye(layers, order, owner, side, outside, (xa, xb))
         for p in (Part(f"eye_white_{side}"), Part(f"iris_{side}")):
             if p not in new:
                 continue
@@ -323,6 +326,75 @@ def _trim_eyes(layers: Layers, order: list[Part], owner: NDArray[np.int32], cove
     new[Part.FACE] = _window(Part.FACE, face, fvis, new[Part.FACE])
     return Layers(canvas_size=layers.canvas_size, layers=new, depth_order=layers.depth_order,
                   landmarks=layers.landmarks, source_path=layers.source_path, warnings=layers.warnings)
+
+
+_HAIR = (Part.BACK_HAIR, Part.SIDE_HAIR_L, Part.SIDE_HAIR_R, Part.FRONT_HAIR)
+
+
+def _strands_over_eye(layers: Layers, order: list[Part], owner: NDArray[np.int32], side: str,
+                      outside: NDArray[np.bool_], span: tuple[float, float]) -> NDArray[np.bool_]:
+    """Eye white and iris pixels in the hair's colour, connected to the hair around the eye: a strand crossing
+    the eye that stage 1 called iris (a closing lid would replace it by skin). Only when the eye's middle is
+    not itself hair-coloured (a brown iris under brown hair keeps everything)."""
+    W, H = layers.canvas_size
+    out = np.zeros((H, W), bool)
+    col = np.zeros((H, W, 3), np.int32)
+    eye = np.zeros((H, W), bool)
+    for p in (Part(f"eye_white_{side}"), Part(f"iris_{side}")):
+        if p in layers.layers:
+            full = layers.layers[p].full((W, H))
+            m = (owner == order.index(p)) & (full[..., 3] > 250)
+            col[m] = full[m, :3]
+            eye |= m
+    eye &= ~outside
+    if eye.sum() < 16:
+        return out
+    kh = [order.index(p) for p in _HAIR if p in order]
+    ring = (cv2.dilate(eye.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~eye & np.isin(owner, kh)
+    if ring.sum() < 8:
+        return out
+    hcol = np.zeros((H, W, 3), np.int32)
+    for p in _HAIR:
+        if p in layers.layers:
+            full = layers.layers[p].full((W, H))
+            m = ring & (owner == order.index(p))
+            hcol[m] = full[m, :3]
+    hair_c = np.median(hcol[ring], axis=0)
+    hairlike = eye & (np.abs(col - hair_c).max(axis=2) < 48)
+    xa, xb = span
+    mid = np.zeros((H, W), bool)
+    mid[:, max(int(xa + 0.3 * (xb - xa)), 0):max(int(xb - 0.3 * (xb - xa)), 0)] = True
+    if (hairlike & mid).sum() > 0.15 * max(1, (eye & mid).sum()):
+        return out  # the eye's middle is hair-coloured: cannot tell strands from iris
+    _, lab = cv2.connectedComponents(hairlike.astype(np.uint8), connectivity=4)
+    touch = cv2.dilate(ring.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    for i in np.unique(lab[hairlike & touch]):
+        if i:
+            out |= lab == i
+    return out
+
+
+def _above_lashes(lashes: Layer, size: tuple[int, int]) -> NDArray[np.bool_]:
+    """Canvas pixels above the upper lash band's top edge, in the band's columns (gaps between lash columns
+    interpolated, the edge smoothed over a few columns so a ragged lash tip does not cut into the eye): no eye
+    white or iris lies there, so what stage 1 called iris above the lashes is a strand crossing the eye."""
+    W, H = size
+    out = np.zeros((H, W), bool)
+    a = lashes.image[..., 3] > 64
+    cols = np.nonzero(a.any(axis=0))[0]
+    if len(cols) < 3:
+        return out
+    top = np.argmax(a[:, cols], axis=0).astype(np.float64)
+    xs = np.arange(cols.min(), cols.max() + 1)
+    edge = np.interp(xs, cols, top)
+    k = max(1, len(xs) // 12)  # the band's top as a running minimum: the highest lash pixel nearby
+    edge = np.array([edge[max(0, i - k):i + k + 1].min() for i in range(len(xs))])
+    ox, oy = lashes.offset
+    for x, e in zip(xs, edge, strict=True):
+        cx, y1 = int(x) + ox, int(e) + oy - 1  # one pixel of slack above the band
+        if 0 <= cx < W and y1 > 0:
+            out[:min(y1, H), cx] = True
+    return out
 
 
 def _window(p: Part, full: NDArray[np.uint8], vis: NDArray[np.bool_], old: Layer) -> Layer:
