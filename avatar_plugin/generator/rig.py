@@ -663,23 +663,34 @@ def _lash_line(b: _Builder, side: str, eye: _Eye, order: float) -> None:
         return
     th = float(np.clip(eye.lash_thickness, 2.0, max(2.0, 0.25 * eye.height)))
     xa, xb = eye.x0 + 0.02 * w, eye.x1 - 0.02 * w
-    cx, hw = 0.5 * (xa + xb), 0.5 * (xb - xa)
 
     def centre(x: F64) -> F64:
         return np.asarray(eye.lash_top(x) + 0.5 * th, np.float64)
 
-    xs = np.linspace(xa, xb, 33)
-    cs = centre(xs)
+    def taper(q: F64) -> F64:
+        return 0.35 + 0.65 * np.sqrt(np.clip(1.0 - q * q, 0.0, 1.0))
+
+    _stroke_part(b, f"lash_line_{side}", f"eye_{side}", centre, taper, xa, xb, th, eye.lash_colour,
+                 samples=33, ncol=int(np.clip(w / 2.0, 6, 40)), order=order)
+
+
+def _stroke_part(b: _Builder, node: str, parent: str, centre: Callable[[F64], F64], taper: Callable[[F64], F64],
+                 xa: float, xb: float, th: float, colour: tuple[int, int, int] | F64, *, samples: int, ncol: int,
+                 order: float) -> None:
+    """A hidden (opacity 0) part ``node``: a stroke of thickness ``th * taper(q)`` along ``centre(x)`` from
+    ``xa`` to ``xb`` (``q`` = -1..1 across it), drawn into its own texture, on a 3-row strip mesh that follows
+    the curve so the stroke bends with the deformers. Used for the lash lines and the closed-mouth line."""
+    cx, hw = 0.5 * (xa + xb), 0.5 * (xb - xa)
+    cs = centre(np.linspace(xa, xb, samples))
     ox, oy = int(math.floor(xa)) - 2, int(math.floor(cs.min() - th)) - 3
     x1, y1 = int(math.ceil(xb)) + 2, int(math.ceil(cs.max() + th)) + 3
     yy, xx = np.mgrid[oy:y1, ox:x1].astype(np.float64) + 0.5
     q = np.clip((xx - cx) / hw, -1.5, 1.5)
-    half = 0.5 * th * (0.35 + 0.65 * np.sqrt(np.clip(1.0 - q * q, 0.0, 1.0)))
+    half = 0.5 * th * taper(q)
     alpha = np.clip(half - np.abs(yy - centre(xx)) + 0.5, 0.0, 1.0) * (np.abs(q) <= 1.0)
     img = np.zeros((*alpha.shape, 4), np.uint8)
-    img[..., :3] = eye.lash_colour
+    img[..., :3] = np.round(np.asarray(colour, np.float64)).astype(np.uint8)
     img[..., 3] = np.round(alpha * 255).astype(np.uint8)
-    ncol = int(np.clip(w / 2.0, 6, 40))
     gx = np.linspace(ox + 0.5, x1 - 0.5, ncol + 1)
     gc = centre(gx)
     rows = (-(th + 2.0), 0.0, th + 2.0)
@@ -691,8 +702,7 @@ def _lash_line(b: _Builder, side: str, eye: _Eye, order: float) -> None:
         for i in range(ncol):
             a = j * n + i
             tris += [(a, a + 1, a + n + 1), (a, a + n + 1, a + n)]
-    node = f"lash_line_{side}"
-    b.part(node, f"eye_{side}", verts, np.array(tris, np.int32), img, (ox, oy), order, opacity=0.0)
+    b.part(node, parent, verts, np.array(tris, np.int32), img, (ox, oy), order, opacity=0.0)
 
 
 def _eyes(b: _Builder, side: str, eye: _Eye, parts: list[Part]) -> Parameter:
@@ -1030,35 +1040,15 @@ def _mouth_line(b: _Builder, op: _Opening, layer: Layer, order: float) -> None:
     colour = np.median(px[lum <= np.percentile(lum, 35)], axis=0)
     th = float(np.clip(0.1 * w, 1.6, 4.0))
     th = max(th, float(np.max(op.gap(op.xs) - op.close(op.xs))) + 1.0)  # covers what stays of the opening
-    cx, hw = 0.5 * (xa + xb), 0.5 * w
 
     def centre(x: F64) -> F64:
         return np.asarray(op.top(x) + op.flat(x) + 0.15 * th, np.float64)
 
-    xs = np.linspace(xa, xb, 17)
-    cs = centre(xs)
-    ox, oy = int(math.floor(xa)) - 2, int(math.floor(cs.min() - th)) - 3
-    x1, y1 = int(math.ceil(xb)) + 2, int(math.ceil(cs.max() + th)) + 3
-    yy, xx = np.mgrid[oy:y1, ox:x1].astype(np.float64) + 0.5
-    q = np.clip((xx - cx) / hw, -1.5, 1.5)
-    half = 0.5 * th * (0.4 + 0.6 * np.sqrt(np.clip(1.0 - q ** 4, 0.0, 1.0)))
-    alpha = np.clip(half - np.abs(yy - centre(xx)) + 0.5, 0.0, 1.0) * (np.abs(q) <= 1.0)
-    img = np.zeros((*alpha.shape, 4), np.uint8)
-    img[..., :3] = np.round(colour).astype(np.uint8)
-    img[..., 3] = np.round(alpha * 255).astype(np.uint8)
-    ncol = int(np.clip(w / 2.0, 4, 24))
-    gx = np.linspace(ox + 0.5, x1 - 0.5, ncol + 1)
-    gc = centre(gx)
-    rows = (-(th + 2.0), 0.0, th + 2.0)
-    verts = np.array([(x, c + r) for r in rows for x, c in zip(gx, gc, strict=True)], np.float32)
-    verts[:, 1] = np.clip(verts[:, 1], oy, y1)
-    tris = []
-    n = ncol + 1
-    for j in range(len(rows) - 1):
-        for i in range(ncol):
-            a = j * n + i
-            tris += [(a, a + 1, a + n + 1), (a, a + n + 1, a + n)]
-    b.part("mouth_line", "mouth_group", verts, np.array(tris, np.int32), img, (ox, oy), order, opacity=0.0)
+    def taper(q: F64) -> F64:
+        return 0.4 + 0.6 * np.sqrt(np.clip(1.0 - q ** 4, 0.0, 1.0))
+
+    _stroke_part(b, "mouth_line", "mouth_group", centre, taper, xa, xb, th, colour, samples=17,
+                 ncol=int(np.clip(w / 2.0, 4, 24)), order=order)
 
 
 # ----------------------------------------------------------------------------------------------------------
