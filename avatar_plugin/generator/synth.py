@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from avatar_plugin.generator.types import FaceLandmarks, Part
+from avatar_plugin.generator.types import DEFAULT_DEPTH_ORDER, FaceLandmarks, Part
 
 __all__ = ["CharacterSpec", "SynthCharacter", "example_character", "make_character", "random_spec"]
 
@@ -519,7 +519,7 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
         L[Part.ACCESSORY] = acc
 
     # ---- composite
-    order = tuple(p for p in _SYNTH_ORDER if p in L)
+    order = tuple(p for p in DEFAULT_DEPTH_ORDER if p in L)
     layers = {p: L[p].rgba() for p in order}
     eff = {p: layers[p][..., 3].astype(np.float32) / 255.0 for p in order}
     eff[Part.IRIS_L] = eff[Part.IRIS_L] * eff[Part.EYE_WHITE_L]
@@ -574,26 +574,6 @@ def make_character(spec: CharacterSpec) -> SynthCharacter:
     )
 
 
-_SYNTH_ORDER: tuple[Part, ...] = (
-    Part.BACK_HAIR,
-    Part.BODY,
-    Part.NECK,
-    Part.FACE,
-    Part.MOUTH_INTERIOR,
-    Part.MOUTH,
-    Part.EYE_WHITE_L,
-    Part.EYE_WHITE_R,
-    Part.IRIS_L,
-    Part.IRIS_R,
-    Part.LASHES_L,
-    Part.LASHES_R,
-    Part.BROW_L,
-    Part.BROW_R,
-    Part.SIDE_HAIR_L,
-    Part.SIDE_HAIR_R,
-    Part.FRONT_HAIR,
-    Part.ACCESSORY,
-)
 
 
 def _background(spec: CharacterSpec, h: int, w: int) -> NDArray[np.float32] | None:
