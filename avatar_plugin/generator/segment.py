@@ -177,6 +177,8 @@ def run(image: SourceImage, options: SegmentOptions | None = None) -> PartMasks:
     # outline strokes belong to the part they outline (jaw line -> face, lock outlines -> the lock)
     labels = _outline_owner(labels, _line_map(lab, fg_full, G.fw), G)
     # 7. clean-up: small islands of one part inside another join the part around them
+    # the upper lash stroke pieces labelled brow / iris / eye white / face / front hair go back to the lashes
+    labels = _reclaim_lashes(labels, lab, fg_full, G.fw)
     labels = _clean_islands(labels, G, options.min_island)
     masks: dict[Part, Mask] = {}
     for part, pid in _ID.items():
@@ -798,6 +800,60 @@ def _eye_parts(crop: NDArray[np.float32], fg: Mask, c: tuple[float, float], fw: 
         iris = iris | (rest & (nearest == 1))
         lash = lash | (rest & (nearest == 2))
     return white, iris, lash, None
+
+
+def _reclaim_lashes(labels: NDArray[np.int32], lab: NDArray[np.float32], fg: Mask, fw: float) -> NDArray[np.int32]:
+    """Give the lashes back the pieces of the upper lash stroke that other parts took.
+
+    Pixels as dark as the lash labelled brow, this eye's iris or eye white, face or front hair that are
+    8-connected to the eye's lashes, inside the eye's columns (plus a small margin), above the eye's vertical
+    middle and at most a little above the lash's top become lashes (a closed eye leaves no lash pieces behind).
+    The iris keeps its disc: an iris pixel is taken only in a column without lash, in the thin top band of the
+    dark stroke there (the dark top of the iris under the lash band stays iris, as in
+    ``_eye_parts``).
+    """
+    W = labels.shape[1]
+    t_max = max(2.0, 0.06 * fw)
+    margin = max(1, int(round(0.02 * fw)))
+    rise = max(2.0, 0.04 * fw)
+    shared = [_ID[Part.BROW_L], _ID[Part.BROW_R], _ID[Part.FACE], _ID[Part.FRONT_HAIR]]
+    for lash_p, iris_p, white_p in ((Part.LASHES_L, Part.IRIS_L, Part.EYE_WHITE_L),
+                                    (Part.LASHES_R, Part.IRIS_R, Part.EYE_WHITE_R)):
+        lid, iid, wid = _ID[lash_p], _ID[iris_p], _ID[white_p]
+        lash = labels == lid
+        if lash.sum() < 3:
+            continue
+        eye = lash | (labels == iid) | (labels == wid)
+        ys, xs = np.nonzero(eye)
+        ly = np.nonzero(lash.any(axis=1))[0]
+        x0, x1 = max(0, xs.min() - margin), min(W, xs.max() + margin + 1)
+        y0 = max(0, int(np.floor(ly[0] - rise)))
+        y1 = int(np.ceil((ys.min() + ys.max()) / 2.0))
+        if y1 <= y0 or x1 <= x0:
+            continue
+        sub_lab = labels[y0:y1, x0:x1]
+        crop = lab[y0:y1, x0:x1]
+        sub_lash = lash[y0:y1, x0:x1]
+        ref = np.median(lab[lash], axis=0)
+        # as dark as the lash (a lash stroke's hue varies along it: dark red at the ends, black in the middle)
+        dark = (crop[..., 0] < min(ref[0] + 12.0, 45.0)) & fg[y0:y1, x0:x1]
+        other = dark & np.isin(sub_lab, shared + [wid])
+        iris_c = dark & (sub_lab == iid)
+        if iris_c.any():
+            # the thin lash band rule: where the lash already has its band, the dark pixels under it are iris;
+            # elsewhere only the thin top band of the dark stroke goes to the lash
+            lash_cols = lash.any(axis=0)
+            stroke = other | iris_c
+            top = np.where(stroke.any(axis=0), np.argmax(stroke, axis=0), y1 - y0)
+            rows = np.arange(y1 - y0)[:, None]
+            iris_c &= (rows <= top[None, :] + t_max) & ~lash_cols[None, x0:x1]
+        cand = other | iris_c
+        if not cand.any():
+            continue
+        take = _components_touching(cand | sub_lash, sub_lash) & cand
+        if take.any():
+            sub_lab[take] = lid
+    return labels
 
 
 def _brow(crop: NDArray[np.float32], zone: Mask, c: tuple[float, float], fw: float, skin_lab,
