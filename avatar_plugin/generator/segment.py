@@ -1033,7 +1033,6 @@ def _clean_islands(labels: NDArray[np.int32], g: _Geo, min_share: float) -> NDAr
     big_min = max(16, int(min_share * H * W))
     feat_min = max(3, int((0.012 * g.fw) ** 2))
     out = labels.copy()
-    k3 = np.ones((3, 3), np.uint8)
     for _round in range(2):
         changed = False
         for part, pid in _ID.items():
@@ -1050,17 +1049,8 @@ def _clean_islands(labels: NDArray[np.int32], g: _Geo, min_share: float) -> NDAr
             for i in np.nonzero(areas < limit)[0] + 1:
                 if i == biggest:
                     continue
-                x, y, w, h, _a = stats[i]
-                x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), min(W, x + w + 2), min(H, y + h + 2)
-                piece = comp[y0:y1, x0:x1] == i
-                ring = (cv2.dilate(piece.astype(np.uint8), k3, iterations=2) > 0) & ~piece
-                around = out[y0:y1, x0:x1][ring]
-                around = around[(around > 0) & (around != pid)]
-                if len(around) == 0:
-                    continue
-                vals, cnt = np.unique(around, return_counts=True)
-                out[y0:y1, x0:x1][piece] = vals[np.argmax(cnt)]
-                changed = True
+                label, _share = _relabel_to_surroundings(out, comp, stats[i], i, pid)
+                changed = changed or label is not None
         if not changed:
             break
     # pieces of "body" in the head (above the chin, cut off from the main body) are hair or skin the colour
@@ -1073,16 +1063,30 @@ def _clean_islands(labels: NDArray[np.int32], g: _Geo, min_share: float) -> NDAr
         for i in range(1, n):
             if i == biggest or cents[i][1] > g.chin_y or stats[i, cv2.CC_STAT_AREA] > 0.1 * H * W:
                 continue
-            x, y, w, h, _a = stats[i]
-            x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), min(W, x + w + 2), min(H, y + h + 2)
-            piece = comp[y0:y1, x0:x1] == i
-            ring = (cv2.dilate(piece.astype(np.uint8), k3, iterations=2) > 0) & ~piece
-            around = out[y0:y1, x0:x1][ring]
-            around = around[(around > 0) & (around != bid)]
-            if len(around) >= 0.5 * ring.sum():
-                vals, cnt = np.unique(around, return_counts=True)
-                out[y0:y1, x0:x1][piece] = vals[np.argmax(cnt)]
+            _relabel_to_surroundings(out, comp, stats[i], i, bid, min_share=0.5)
     return out
+
+
+def _relabel_to_surroundings(out: NDArray[np.int32], comp: NDArray[np.int32], stat: NDArray[np.int32], i: int,
+                             own: int, min_share: float = 0.0) -> tuple[int | None, float]:
+    """Give component ``i`` of ``comp`` the most common other part label on a 2-px ring around it, in place.
+
+    Background (0) and ``own`` do not count; nothing changes unless those other labels cover at least
+    ``min_share`` of the ring. Returns (the new label or None, the share of the ring they cover)."""
+    H, W = out.shape
+    x, y, w, h, _a = stat
+    x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), min(W, x + w + 2), min(H, y + h + 2)
+    piece = comp[y0:y1, x0:x1] == i
+    ring = (cv2.dilate(piece.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0) & ~piece
+    around = out[y0:y1, x0:x1][ring]
+    around = around[(around > 0) & (around != own)]
+    share = len(around) / max(1, int(ring.sum()))
+    if len(around) == 0 or share < min_share:
+        return None, share
+    vals, cnt = np.unique(around, return_counts=True)
+    label = int(vals[np.argmax(cnt)])
+    out[y0:y1, x0:x1][piece] = label
+    return label, share
 
 
 def _refine_landmarks(lm: FaceLandmarks, feats: dict[Part, Mask]) -> FaceLandmarks:
