@@ -96,17 +96,28 @@ def premultiplied(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def browser_frame(page, values) -> np.ndarray:
+    """The page's avatar drawn at exactly ``values`` (no idle life), as straight RGBA."""
+    page.evaluate("v => window.avatar.renderFixed(v)", values)
+    return np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))).convert("RGBA"))
+
+
+def mean_abs_diff(got: np.ndarray, want: np.ndarray, *, over_box: bool = True) -> float:
+    """Mean absolute premultiplied difference (0..255), over the box of what either drew (or the whole image)."""
+    assert got.shape == want.shape
+    box: tuple[slice, ...] = (slice(None), slice(None))
+    if over_box:
+        ys, xs = np.nonzero((want[..., 3] > 0) | (got[..., 3] > 0))
+        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    return float(np.abs(premultiplied(got)[box] - premultiplied(want)[box]).mean())
+
+
 def test_parity_with_python_renderer(browser, daemon, sample_puppet):
     _, base, _ = daemon
     page, errors = open_avatar(browser, base)
     for values in PARAM_SETS:
-        page.evaluate("v => window.avatar.renderFixed(v)", values)
-        got = np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))).convert("RGBA"))
-        want = render(sample_puppet, values)
-        assert got.shape == want.shape
-        ys, xs = np.nonzero((want[..., 3] > 0) | (got[..., 3] > 0))
-        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
-        mad = np.abs(premultiplied(got)[box] - premultiplied(want)[box]).mean()
+        got, want = browser_frame(page, values), render(sample_puppet, values)
+        mad = mean_abs_diff(got, want)
         assert mad <= 2.0, f"{values}: mean abs difference {mad:.3f}/255 over the puppet's box"
         # the irises are clipped by the eye whites: nothing of the iris outside them
         assert np.abs(got[..., 3].astype(int) - want[..., 3].astype(int)).mean() < 1.0
@@ -119,9 +130,7 @@ def test_clip_mask_really_clips(browser, daemon, sample_puppet):
     _, base, _ = daemon
     page, _ = open_avatar(browser, base)
     values = {"ParamEyeBallX": 1.0, "ParamEyeBallY": 1.0}
-    page.evaluate("v => window.avatar.renderFixed(v)", values)
-    got = np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))).convert("RGBA"))
-    want = render(sample_puppet, values)
+    got, want = browser_frame(page, values), render(sample_puppet, values)
     eye = (slice(205, 262), slice(270, 335))  # character's left eye region
     assert np.abs(premultiplied(got)[eye] - premultiplied(want)[eye]).mean() <= 2.0
     page.close()
@@ -213,13 +222,7 @@ def test_parity_on_a_generated_avatar(browser, tmp_path):
         for values in [{}, {"ParamAngleX": 30, "ParamAngleY": -20, "ParamEyeLOpen": 0.0, "ParamMouthOpenY": 1.0},
                        {"ParamAngleX": -25, "ParamAngleZ": 20, "ParamEyeRSmile": 1.0, "ParamMouthForm": 1.0,
                         "ParamEyeBallX": 1.0, "ParamHairFront": 1.0, "ParamBodyAngleX": 10, "ParamCheek": 1.0}]:
-            page.evaluate("v => window.avatar.renderFixed(v)", values)
-            got = np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))).convert("RGBA"))
-            want = render(puppet, values)
-            assert got.shape == want.shape
-            ys, xs = np.nonzero((want[..., 3] > 0) | (got[..., 3] > 0))
-            box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
-            mad = np.abs(premultiplied(got)[box] - premultiplied(want)[box]).mean()
+            mad = mean_abs_diff(browser_frame(page, values), render(puppet, values))
             assert mad <= 2.0, f"{values}: mean abs difference {mad:.3f}/255 over the puppet's box"
         assert not errors
         page.close()
@@ -249,11 +252,9 @@ def test_parity_at_texture_edges(browser, tmp_path):
     try:
         page, errors = open_avatar(browser, base, size=64)
         for values in [{}, {"ParamAngleX": 30.0}]:
-            page.evaluate("v => window.avatar.renderFixed(v)", values)
-            got = np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))).convert("RGBA"))
-            want = render(puppet, values)
+            got, want = browser_frame(page, values), render(puppet, values)
             assert tuple(want[30, 5]) == (255, 0, 0, 255)  # the edge texel, not a fade to transparent
-            mad = np.abs(premultiplied(got) - premultiplied(want)).mean()
+            mad = mean_abs_diff(got, want, over_box=False)
             assert mad <= 2.0, f"{values}: mean abs difference {mad:.3f}/255"
         assert not errors
         page.close()
