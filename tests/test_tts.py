@@ -6,18 +6,17 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
 import pytest
+from daemon_helpers import run_with_daemon
 
 from avatar_plugin.client import AvatarClient
 from avatar_plugin.errors import ProtocolError
 from avatar_plugin.live.audio import encode_wav
-from avatar_plugin.live.config import default_registry, parse_config
 from avatar_plugin.live.daemon import Daemon
 from avatar_plugin.live.espeak import synthesize
 from avatar_plugin.live.lipsync_timings import serialize_timings
@@ -37,17 +36,6 @@ def hello():
     return sp, encode_wav(sp.samples, sp.sample_rate)
 
 
-def _with_daemon(sample_dir: Path, sections: dict[str, Any], body: Callable[[Daemon], Awaitable[None]]) -> None:
-    async def main() -> None:
-        cfg = parse_config(sections, default_registry())
-        daemon = Daemon(sample_dir, cfg, host="127.0.0.1", port=0)
-        await daemon.start()
-        try:
-            await body(daemon)
-        finally:
-            await daemon.stop()
-
-    asyncio.run(main())
 
 
 async def _mouth(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[float]:
@@ -93,7 +81,7 @@ def test_speak_over_websocket_moves_the_mouth_and_reports_events(sample_dir: Pat
                 await bot.request({"type": "speak", "audio": "UklGRg==", "volume": 3})
             await ws.close()
 
-    _with_daemon(sample_dir, {}, body)
+    run_with_daemon(sample_dir, {}, body)
 
 
 def test_speak_while_speaking_queues_and_interrupt_stops(sample_dir: Path, hello) -> None:
@@ -116,7 +104,7 @@ def test_speak_while_speaking_queues_and_interrupt_stops(sample_dir: Path, hello
             assert (await bot.wait_finished(third, timeout=5))["reason"] == "stopped"
             assert await bot.cancel("nope") is False
 
-    _with_daemon(sample_dir, {}, body)
+    run_with_daemon(sample_dir, {}, body)
 
 
 def test_http_post_speak_with_a_wav_body(sample_dir: Path, hello) -> None:
@@ -147,7 +135,7 @@ def test_http_post_speak_with_a_wav_body(sample_dir: Path, hello) -> None:
                 assert (await r.json())["ok"]
             await ws.close()
 
-    _with_daemon(sample_dir, {"server": {"max_message_bytes": 4 * 1024 * 1024}}, body)
+    run_with_daemon(sample_dir, {"server": {"max_message_bytes": 4 * 1024 * 1024}}, body)
 
 
 def test_streaming_speech_chunks(sample_dir: Path, hello) -> None:
@@ -172,7 +160,7 @@ def test_streaming_speech_chunks(sample_dir: Path, hello) -> None:
                 await bot.request({"type": "speech_end"})
             await ws.close()
 
-    _with_daemon(sample_dir, {}, body)
+    run_with_daemon(sample_dir, {}, body)
 
 
 def test_playback_started_aligns_the_mouth_to_the_callers_clock(sample_dir: Path, hello) -> None:
@@ -190,7 +178,7 @@ def test_playback_started_aligns_the_mouth_to_the_callers_clock(sample_dir: Path
                 await bot.playback_started()
             await ws.close()
 
-    _with_daemon(sample_dir, {}, body)
+    run_with_daemon(sample_dir, {}, body)
 
 
 def test_mic_file_plays_through_the_pipeline_in_real_time(sample_dir: Path, tmp_path: Path, hello) -> None:
@@ -209,7 +197,7 @@ def test_mic_file_plays_through_the_pipeline_in_real_time(sample_dir: Path, tmp_
             assert status["state"] == "running" and "speech.wav" in status["detail"]
             await ws.close()
 
-    _with_daemon(sample_dir, {"mic": {"file": str(path), "loop": True}}, body)
+    run_with_daemon(sample_dir, {"mic": {"file": str(path), "loop": True}}, body)
 
 
 def test_missing_microphone_is_marked_down_and_retried_while_the_daemon_runs(sample_dir: Path) -> None:
@@ -226,7 +214,7 @@ def test_missing_microphone_is_marked_down_and_retried_while_the_daemon_runs(sam
             assert "params" in json.loads((await ws.receive(timeout=5)).data)
             await ws.close()
 
-    _with_daemon(sample_dir, {"mic": {"enabled": True, "device": "no-such-microphone"}}, body)
+    run_with_daemon(sample_dir, {"mic": {"enabled": True, "device": "no-such-microphone"}}, body)
 
 
 def test_play_without_an_output_device_finishes_with_an_error_event(sample_dir: Path, hello) -> None:
@@ -238,7 +226,7 @@ def test_play_without_an_output_device_finishes_with_an_error_event(sample_dir: 
             finished = await bot.wait_finished(uid, timeout=5)
             assert finished["reason"] == "error" and finished["error"]  # the caller learns why
 
-    _with_daemon(sample_dir, {"tts": {"output_device": "no-such-speaker"}}, body)
+    run_with_daemon(sample_dir, {"tts": {"output_device": "no-such-speaker"}}, body)
 
 
 # -------------------------------------------------------------------------------------------- Sans-I/O queue

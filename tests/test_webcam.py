@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import cv2
 import pytest
+from daemon_helpers import run_with_daemon
 
 from avatar_plugin.errors import ConfigError, DeviceError, ProtocolError
-from avatar_plugin.live.config import default_registry, parse_config
 from avatar_plugin.live.daemon import Daemon
 from avatar_plugin.live.face_synth import FramePlan, face_frame
 from avatar_plugin.live.tracking import CaptureThread, Frame, OpenCVCamera
@@ -40,16 +40,7 @@ async def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 def _with_daemon(sample_dir: Path, webcam: dict[str, object],
                  body: Callable[[Daemon], Awaitable[None]]) -> None:
-    async def main() -> None:
-        cfg = parse_config({"webcam": webcam}, default_registry())
-        daemon = Daemon(sample_dir, cfg, host="127.0.0.1", port=0)
-        await daemon.start()
-        try:
-            await body(daemon)
-        finally:
-            await daemon.stop()
-
-    asyncio.run(main())
+    run_with_daemon(sample_dir, {"webcam": webcam}, body)
 
 
 def _webcam_status(daemon: Daemon) -> dict[str, object]:
